@@ -1,0 +1,1 @@
+"""Alembic environment and versions for the hub database (run through hub.db.migrate)."""

@@ -1,0 +1,351 @@
+"""``hcp hub …``: run the central hub and administer its halls and credentials.
+
+    hcp hub migrate      [--database-url URL]
+    hcp hub serve        [--database-url URL] [--host H] [--port P] [--migrate] [--ssl-…]
+    hcp hub add-hall     HALL_ID --name NAME --area-code CODE
+    hcp hub issue-token  --hall HALL_ID [--expires-days N] [--note TEXT]
+    hcp hub revoke-token TOKEN_ID
+    hcp hub openapi      [--output FILE]
+
+One registered command, ``hub``, with its own sub-commands (the registry in tools/cli.py is
+flat). The database is ``--database-url``, else $HCP_HUB_DATABASE_URL, else the embedded
+SQLite file var/hub/hub.sqlite3. Heavy imports (SQLAlchemy, FastAPI, uvicorn) happen inside
+the handlers, so ``hcp --help`` stays fast. Every administrative change is written to the
+hub's audit log with the OS user as the actor. A token is printed once, alone on stdout
+(so ``TOKEN=$(hcp hub issue-token --hall …)`` works); the hub keeps only its hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tools.cli import HcpError, HcpParser, State, register
+from tools.i18n import Text
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+DEFAULT_HOST = "127.0.0.1"  # behind a TLS proxy by default; --host 0.0.0.0 to expose
+DEFAULT_PORT = 8480
+
+T = {
+    "help": Text(
+        "中心平台：运行服务、迁移数据库、管理大厅和令牌",
+        "central hub: serve, migrate the database, manage halls and tokens",
+    ),
+    "sub": Text("子命令", "sub-commands"),
+    "database_url": Text(
+        "数据库地址：sqlite:///路径 或 postgresql://用户@主机/库（默认 $HCP_HUB_DATABASE_URL，"
+        "否则 var/hub/hub.sqlite3）",
+        "database URL: sqlite:///PATH or postgresql://USER@HOST/DB (default "
+        "$HCP_HUB_DATABASE_URL, else var/hub/hub.sqlite3)",
+    ),
+    "migrate": Text("把数据库迁移到最新版本", "migrate the database to the latest schema"),
+    "serve": Text("运行中心平台 HTTP 服务", "run the hub's HTTP service"),
+    "host": Text("监听地址（默认 127.0.0.1）", "address to listen on (default 127.0.0.1)"),
+    "port": Text(f"端口（默认 {DEFAULT_PORT}）", f"port (default {DEFAULT_PORT})"),
+    "serve_migrate": Text(
+        "启动前先迁移数据库（多个进程同时迁移也安全）",
+        "migrate the database first (safe when several processes do it at once)",
+    ),
+    "certfile": Text("TLS 证书文件（PEM）", "TLS certificate file (PEM)"),
+    "keyfile": Text("TLS 私钥文件（PEM）", "TLS private key file (PEM)"),
+    "max_inflight": Text(
+        "本进程同时处理的导入请求上限，超出回答 503",
+        "ingest requests this process works on at once; more get 503",
+    ),
+    "hall_rate": Text(
+        "每个大厅每秒最多导入的条数（0 = 不限），超出回答 429",
+        "items per second per hall (0 = unlimited); more get 429",
+    ),
+    "add_hall": Text("登记一个大厅", "register a hall"),
+    "hall_id": Text("大厅编号（1–32 个字母、数字、_ 或 -）", "hall id (1-32 of A-Z a-z 0-9 _ -)"),
+    "name": Text("大厅名称", "the hall's name"),
+    "area_code": Text("9 位行政区划代码", "9-digit area code (行政区划)"),
+    "issue_token": Text(
+        "为大厅签发一个新令牌（只显示一次）", "issue a new token for a hall (shown once)"
+    ),
+    "hall": Text("大厅编号", "hall id"),
+    "expires_days": Text("有效天数（默认不过期）", "days until it expires (default: never)"),
+    "note": Text("备注，例如用途或代理主机名", "a note, e.g. what it is for or the agent host"),
+    "revoke_token": Text("吊销一个令牌", "revoke a token"),
+    "token_id": Text("令牌编号（令牌中 hcpt_ 后的 12 位）", "token id (the 12 digits after hcpt_)"),
+    "openapi": Text("输出中心平台 API 的 OpenAPI 文档", "print the hub API's OpenAPI document"),
+    "output": Text("写入文件而不是标准输出", "write to a file instead of stdout"),
+    # messages
+    "migrated": Text("数据库已迁移：{before} → {after}", "database migrated: {before} → {after}"),
+    "up_to_date": Text("数据库已是最新版本（{rev}）", "database is up to date ({rev})"),
+    "not_migrated": Text(
+        "数据库版本是 {current}，需要 {head}：先运行 hcp hub migrate，或给 serve 加 --migrate",
+        "the database is at {current}, the hub needs {head}: run `hcp hub migrate` first, "
+        "or give serve --migrate",
+    ),
+    "db_error": Text("无法使用数据库 {url}：{error}", "cannot use the database {url}: {error}"),
+    "hall_added": Text(
+        "已登记大厅 {hall}（{name}，行政区划 {area}）",
+        "hall {hall} registered ({name}, area code {area})",
+    ),
+    "token_issued": Text(
+        "已为大厅 {hall} 签发令牌 {token_id}。令牌只显示这一次（下一行），"
+        "请立即写入大厅代理的配置：",
+        "token {token_id} issued for hall {hall}. It is shown this once (next line); "
+        "put it in the hall agent's configuration now:",
+    ),
+    "token_revoked": Text(
+        "已吊销大厅 {hall} 的令牌 {token_id}", "token {token_id} of hall {hall} revoked"
+    ),
+    "serving": Text(
+        "中心平台在 {scheme}://{host}:{port} 提供服务（数据库：{db}）",
+        "hub serving on {scheme}://{host}:{port} (database: {db})",
+    ),
+    "ssl_pair": Text(
+        "--ssl-certfile 和 --ssl-keyfile 必须同时给出",
+        "--ssl-certfile and --ssl-keyfile go together",
+    ),
+}
+
+
+def _db_option(parser: HcpParser) -> None:
+    parser.add_argument("--database-url", metavar="URL", help=parser.tr(T["database_url"]))
+
+
+def _sub(parser: HcpParser, sub: Any, name: str, help_key: str) -> HcpParser:
+    text = parser.tr(T[help_key])
+    child: HcpParser = sub.add_parser(name, help=text, description=text, lang=parser.lang)
+    child.add_lang_option()
+    _db_option(child)
+    return child
+
+
+def _arguments(parser: HcpParser) -> None:
+    sub = parser.add_subparsers(
+        dest="hub_command",
+        title=parser.tr(T["sub"]),
+        metavar="<" + parser.tr(T["sub"]) + ">",
+        parser_class=HcpParser,
+        required=True,
+    )
+    _sub(parser, sub, "migrate", "migrate")
+
+    serve = _sub(parser, sub, "serve", "serve")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=serve.tr(T["host"]))
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=serve.tr(T["port"]))
+    serve.add_argument("--migrate", action="store_true", help=serve.tr(T["serve_migrate"]))
+    serve.add_argument("--ssl-certfile", metavar="PEM", help=serve.tr(T["certfile"]))
+    serve.add_argument("--ssl-keyfile", metavar="PEM", help=serve.tr(T["keyfile"]))
+    serve.add_argument("--max-inflight", type=int, metavar="N", help=serve.tr(T["max_inflight"]))
+    serve.add_argument("--hall-rate", type=float, metavar="N", help=serve.tr(T["hall_rate"]))
+
+    add_hall = _sub(parser, sub, "add-hall", "add_hall")
+    add_hall.add_argument("hall_id", metavar="HALL_ID", help=add_hall.tr(T["hall_id"]))
+    add_hall.add_argument("--name", required=True, help=add_hall.tr(T["name"]))
+    add_hall.add_argument("--area-code", required=True, help=add_hall.tr(T["area_code"]))
+
+    issue = _sub(parser, sub, "issue-token", "issue_token")
+    issue.add_argument("--hall", required=True, metavar="HALL_ID", help=issue.tr(T["hall"]))
+    issue.add_argument("--expires-days", type=int, metavar="N", help=issue.tr(T["expires_days"]))
+    issue.add_argument("--note", help=issue.tr(T["note"]))
+
+    revoke = _sub(parser, sub, "revoke-token", "revoke_token")
+    revoke.add_argument("token_id", metavar="TOKEN_ID", help=revoke.tr(T["token_id"]))
+
+    openapi = sub.add_parser(
+        "openapi",
+        help=parser.tr(T["openapi"]),
+        description=parser.tr(T["openapi"]),
+        lang=parser.lang,
+    )
+    openapi.add_lang_option()
+    openapi.add_argument("--output", metavar="FILE", help=openapi.tr(T["output"]))
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def _url(args: argparse.Namespace) -> str:
+    from hub.db.engine import default_database_url
+
+    url: str | None = args.database_url
+    return url or default_database_url()
+
+
+def _engine(state: State, args: argparse.Namespace) -> Engine:
+    from hub.db.engine import DatabaseUrlError, make_engine
+
+    try:
+        engine = make_engine(_url(args))
+    except DatabaseUrlError as e:
+        raise HcpError(Text(e.zh, e.en)) from e
+    state.on_close(engine.dispose)
+    return engine
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "?"
+
+
+def _db_call(args: argparse.Namespace, fn: Callable[[], Any]) -> Any:
+    """Run `fn`, turning database failures into one clear HcpError."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    try:
+        return fn()
+    except (OperationalError, DBAPIError) as e:
+        detail = str(e.orig if e.orig is not None else e).strip().splitlines()[0][:300]
+        raise HcpError(T["db_error"].fill(url=_safe_url(_url(args)), error=detail)) from e
+
+
+def _require_current(state: State, args: argparse.Namespace, engine: Engine) -> None:
+    from hub.db import migrate
+
+    current = _db_call(args, lambda: migrate.current_revision(engine))
+    head = migrate.head_revision()
+    if current != head:
+        raise HcpError(T["not_migrated"].fill(current=current or "空/empty", head=head))
+
+
+def _migrate(state: State, args: argparse.Namespace) -> None:
+    from hub.db import migrate
+
+    engine = _engine(state, args)
+    before, after = _db_call(args, lambda: migrate.upgrade(engine))
+    if before == after:
+        print(state.text(T["up_to_date"], rev=after))
+    else:
+        print(state.text(T["migrated"], before=before or "∅", after=after))
+
+
+def _serve(state: State, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from hub.app import create_app
+    from hub.db import migrate
+    from hub.settings import HubSettings
+
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise HcpError(T["ssl_pair"])
+    engine = _engine(state, args)
+    if args.migrate:
+        _db_call(args, lambda: migrate.upgrade(engine))
+    _require_current(state, args, engine)
+    options: dict[str, Any] = {}
+    if args.max_inflight is not None:
+        options["max_inflight"] = args.max_inflight
+    if args.hall_rate is not None:
+        options["hall_rate_per_s"] = args.hall_rate
+    settings = HubSettings(database_url=_url(args), **options)
+    app = create_app(settings, engine=engine)
+    scheme = "https" if args.ssl_certfile else "http"
+    print(
+        state.text(
+            T["serving"],
+            scheme=scheme,
+            host=args.host,
+            port=args.port,
+            db=_safe_url(settings.database_url),
+        ),
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+        log_level="info",
+        access_log=False,
+    )
+
+
+def _admin(state: State, args: argparse.Namespace, fn: Callable[..., Any]) -> Any:
+    """Run an administrative service call in one transaction on a current database."""
+    from hub.auth.service import CredentialError
+    from hub.registry.service import RegistryError
+
+    engine = _engine(state, args)
+    _require_current(state, args, engine)
+
+    def run() -> Any:
+        with engine.begin() as connection:
+            return fn(connection=connection, now=datetime.now(UTC), actor=_actor())
+
+    try:
+        return _db_call(args, run)
+    except (CredentialError, RegistryError) as e:
+        raise HcpError(Text(e.message.zh, e.message.en)) from e
+
+
+def _add_hall(state: State, args: argparse.Namespace) -> None:
+    from hub.registry.service import add_hall
+
+    _admin(
+        state,
+        args,
+        lambda **kw: add_hall(hall_id=args.hall_id, name=args.name, area_code=args.area_code, **kw),
+    )
+    print(state.text(T["hall_added"], hall=args.hall_id, name=args.name, area=args.area_code))
+
+
+def _issue_token(state: State, args: argparse.Namespace) -> None:
+    from hub.auth.service import issue_token
+
+    new = _admin(
+        state,
+        args,
+        lambda **kw: issue_token(
+            hall_id=args.hall, expires_days=args.expires_days, note=args.note, **kw
+        ),
+    )
+    print(state.text(T["token_issued"], hall=args.hall, token_id=new.token_id), file=sys.stderr)
+    print(new.token, flush=True)
+
+
+def _revoke_token(state: State, args: argparse.Namespace) -> None:
+    from hub.auth.service import revoke_token
+
+    hall = _admin(state, args, lambda **kw: revoke_token(token_id=args.token_id, **kw))
+    print(state.text(T["token_revoked"], hall=hall, token_id=args.token_id))
+
+
+def _openapi(state: State, args: argparse.Namespace) -> None:
+    from hub.openapi import document
+
+    text = document()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+HANDLERS: dict[str, Callable[[State, argparse.Namespace], None]] = {
+    "migrate": _migrate,
+    "serve": _serve,
+    "add-hall": _add_hall,
+    "issue-token": _issue_token,
+    "revoke-token": _revoke_token,
+    "openapi": _openapi,
+}
+
+
+def _run(state: State, args: argparse.Namespace) -> int | None:
+    HANDLERS[args.hub_command](state, args)
+    return None
+
+
+register("hub", help=T["help"], arguments=_arguments, run=_run)
