@@ -92,6 +92,10 @@ class Agent:
         return sock
 
     async def run(self, *, install_signals: bool = True) -> None:
+        if install_signals:  # first: a SIGTERM during start-up still stops cleanly
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
         listener = self._listen()
         try:
             self.db.open()
@@ -100,10 +104,6 @@ class Agent:
             raise
         try:
             await self.service.start()
-            if install_signals:
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(sig, self.stop)
             for link in self.links:
                 self._tasks.append(asyncio.create_task(link.run(), name=f"link-{link.device_id}"))
             self._tasks.append(asyncio.create_task(self.service.run_sweeper(), name="sweeper"))

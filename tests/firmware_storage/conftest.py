@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.mpy import compile_to, tool  # noqa: F401  (tool: re-exported for the storage tests)
+from tests.mpy import add_runner, compile_to, tool  # noqa: F401  (tool: re-exported for the storage tests)
 from tests.mpy import run_micropython as run
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 MP = HERE / "mp"
-RUN = ROOT / "tests" / "portable" / "run.py"
 DEVICE_SOURCES = (
     "firmware/__init__.py",
     "firmware/storage/*.py",
@@ -35,6 +34,7 @@ def build_storage(out: Path) -> Path:
             compile_to(src, out / src.relative_to(ROOT).with_suffix(".mpy"))
     for src in MP.glob("*.py"):
         compile_to(src, out / f"{src.stem}.mpy")
+    add_runner(out)
     return out
 
 

@@ -15,7 +15,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.firmware_storage.conftest import MP, RUN, micropython, tool
+from tests.firmware_storage.conftest import MP, micropython, tool
 
 UNIT_HEAP = "64k"  # what the whole device app must eventually fit in
 TORN_HEAP = "1m"  # torn.py keeps a 96 KB flash image and its snapshot in RAM (for speed)
@@ -35,7 +35,7 @@ ADD_BUDGET = 256  # garbage per add(): the device adds in its UI loop
 def test_unit_module_runs_every_test_on_micropython(storage_build: Path, tmp_path: Path) -> None:
     assert len(UNIT_TESTS) >= 25
     result = micropython(
-        storage_build, [str(RUN), "outbox_unit"], heap=UNIT_HEAP, tmp=tmp_path, timeout=300
+        storage_build, ["run.py", "outbox_unit"], heap=UNIT_HEAP, tmp=tmp_path, timeout=300
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, run_micropython
+from tests.mpy import add_runner
 
-RUNNER = ROOT / "tests" / "portable" / "run.py"
+from .conftest import ROOT, run_micropython
 
 # Heap after importing each module on the 64-bit unix port (objects are twice an MCU's),
 # measured with everything it imports already loaded. A bound, so growth is noticed.
@@ -47,7 +47,7 @@ def heap_for(module: str) -> str:
 
 @pytest.mark.parametrize("module", ["test_fwui_machine", "test_fwui_display"])
 def test_on_micropython(mpy_build: Path, module: str) -> None:
-    result = run_micropython(mpy_build, [str(RUNNER), module], heap=heap_for(module))
+    result = run_micropython(mpy_build, [add_runner(mpy_build), module], heap=heap_for(module))
     last = result.stdout.strip().splitlines()[-1:] or ["<no output>"]
     assert result.returncode == 0, result.stdout + result.stderr
     assert last[0].endswith(" 0 failed") and not last[0].startswith("0 passed"), last[0]
