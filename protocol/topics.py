@@ -23,11 +23,15 @@ ACLs: a device may publish only to its own up and state topics and read only
 its own down topic; the agent of a hall reads every up/state and writes every
 down topic of the hall. acl_rules() gives these as data for the agent to write
 mosquitto's acl_file (edge_agent owns files).
+
+Broker credentials: a device's username is its device id and its password is derived
+from its link key (broker_password), so provisioning installs one secret, not two, and
+the agent can write the broker's password file from its registry.
 """
 
 from protocol.errors import MessageError, TopicError
 from protocol.messages import STATE, UP, Message, check_id
-from protocol.packet import open_packet, seal
+from protocol.packet import Signer, open_packet, seal
 
 ROOT = "hcp/v1"
 UP_TOPIC = "up"
@@ -81,6 +85,13 @@ def acl_rules(hall, device):
         ("write", topic(hall, device, STATE_TOPIC)),
         ("read", topic(hall, device, DOWN_TOPIC)),
     ]
+
+
+def broker_password(key):
+    """A device's MQTT password: 32 hex digits of HMAC-SHA256(key, "hcp mqtt password").
+
+    The broker keeps only a salted hash of it; knowing it does not reveal the link key."""
+    return "".join("%02x" % b for b in Signer(key).mac(b"hcp mqtt password")[:16])
 
 
 def agent_acl_rules(hall):

@@ -257,3 +257,31 @@ audit_log = Table(
 
 # Tables the database itself keeps append-only (triggers in the migrations).
 APPEND_ONLY = ("ratings", "case_events", "device_health", "audit_log")
+
+# A rating a verification found 误评 or 恶意: it leaves the results, stays visible to
+# auditors, and the rating row itself is never touched (DOMAIN.md). Written by the 差评
+# workflow (hub.workflow); read by every metrics query (hub.metrics).
+rating_exclusions = Table(
+    "rating_exclusions",
+    metadata,
+    Column("rating_id", BigId, ForeignKey("ratings.id"), primary_key=True),
+    Column("outcome", String(16), nullable=False),  # "mistaken" (误评) | "malicious" (恶意)
+    Column("work_order_id", BigInteger, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON array of evidence references
+    Column("decided_by", String(NAME_LEN), nullable=False),
+    Column("approved_by", String(NAME_LEN), nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+    CheckConstraint("outcome IN ('mistaken', 'malicious')", name="outcome"),
+)
+
+# Leases for jobs that must run in one hub process at a time (default ratings, warnings):
+# a process takes or renews the row when it is free or expired, in one UPDATE/INSERT.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(CODE_LEN), primary_key=True),
+    Column("holder", String(NAME_LEN), nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)

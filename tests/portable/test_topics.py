@@ -55,3 +55,10 @@ def test_forged_state_is_refused():
     forged = T.state_payload(Signer(b"x" * 32), False, 9, 9, 1)
     raises(AuthError, "auth.mac", p.update, Signer(KEY), forged)
     assert p.online is None
+
+
+def test_broker_password_is_hmac_of_the_key():
+    key = bytes(range(32))
+    # HMAC-SHA256(key, "hcp mqtt password")[:16] in hex, computed with CPython's hmac module
+    assert T.broker_password(key) == "8cc20a8209aa7876b7321fabc3bf791c"
+    assert T.broker_password(b"x" * 32) != T.broker_password(key)
