@@ -153,7 +153,7 @@ CREATE INDEX outbox_by_age ON outbox (created_ms);
         2,
         """
 -- Hub sync (edge_agent.sync): items the hub rejected, moved out of the outbox with the
--- hub's error so they never block or get resent; the hall administrator reads them here.
+-- hub's error so they never block or get resent: the hall administrator reads them here.
 CREATE TABLE outbox_rejected (
     key         TEXT PRIMARY KEY,
     kind        TEXT NOT NULL,
