@@ -1,0 +1,536 @@
+"""The DOMAIN.md metrics for one period, grouped by one dimension (SQLAlchemy Core).
+
+Strategy:
+- One aggregate scan of ``ratings`` over the period's ``rated_at`` range, with conditional
+  counts (``COUNT(CASE WHEN … THEN 1 END)``, the same SQL on SQLite and PostgreSQL), grouped
+  by the dimension's columns. Every figure is a count; rates are computed here from counts,
+  so each one can be checked by hand.
+- Excluded ratings (``rating_exclusions``, a verification's 误评/恶意 outcome) leave the
+  results: the same aggregate is run over the excluded ratings only (a join from the small
+  exclusions table) and subtracted group by group. The big scan needs no join, and the
+  result is exactly "the aggregate over the ratings that are not excluded".
+- Coverage comes from ``cases``: cases finished in the period (not cancelled), and how many
+  of them have a counted rating (active, or any including the default rule).
+- Periods are calendar periods in China time (CHINA_TZ), turned into a UTC ``[start, end)``.
+
+Counting rules (DOMAIN.md, "One rating per service", "Metrics"; docs/hub-operator.md):
+- a *case rating* is a stored rating with ``assess_number`` 1 that is neither a repeat press
+  nor an unsolicited press (flags) and is not excluded; only case ratings enter the levels,
+  好评率 and 差评 figures;
+- *active* case ratings are those not given by the default rule; default ratings are
+  counted apart (``default_ratings``) and are not in the level counts or the rates;
+- follow-up ratings (追评, ``assess_number`` 2) are counted apart and give 整改满意率;
+- repeats and unsolicited presses are counted (they expose fraud patterns) but never rated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    select,
+)
+
+from hub.db.schema import cases, rating_exclusions, ratings
+from hub.errors import Msg
+from hub.workdays import CHINA_TZ
+
+# Protocol RATING flag bits (hub.ingest.models.FLAG_BITS): repeat 0x01, unsolicited 0x02.
+FLAG_REPEAT = 0x01
+FLAG_UNSOLICITED = 0x02
+NOT_COUNTED_FLAGS = FLAG_REPEAT | FLAG_UNSOLICITED
+DEFAULT_SOURCE = "default_rule"
+BAD_LEVEL = 4  # 不满意 (4) and 非常不满意 (5) are 差评 (DOMAIN.md, "Rating levels")
+RATE_DIGITS = 4  # rates are shares rounded to 4 decimals (0.9286 = 92.86 %)
+
+
+class MetricsError(ValueError):
+    """A metrics request that cannot be answered as asked (bad period, bad dimension)."""
+
+    def __init__(self, code: str, message: Msg) -> None:
+        super().__init__(message.en)
+        self.code = code
+        self.message = message
+
+
+class PeriodKind(StrEnum):
+    DAY = "day"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+class Dimension(StrEnum):
+    ALL = "all"
+    DEPARTMENT = "department"
+    HALL = "hall"
+    WINDOW = "window"
+    STAFF = "staff"
+    ITEM = "item"
+    CHANNEL = "channel"
+
+
+# Group columns of each dimension, as names of ratings columns (cases has the same names).
+# Windows and staff accounts are per hall, so their group includes the hall.
+GROUP_COLUMNS: dict[Dimension, tuple[str, ...]] = {
+    Dimension.ALL: (),
+    Dimension.DEPARTMENT: ("dept_code",),
+    Dimension.HALL: ("hall_id",),
+    Dimension.WINDOW: ("hall_id", "window_id"),
+    Dimension.STAFF: ("hall_id", "staff_id"),
+    Dimension.ITEM: ("item_code",),
+    Dimension.CHANNEL: ("channel",),
+}
+
+DIMENSION_ZH = {
+    Dimension.ALL: "全部",
+    Dimension.DEPARTMENT: "部门",
+    Dimension.HALL: "大厅",
+    Dimension.WINDOW: "窗口",
+    Dimension.STAFF: "工作人员",
+    Dimension.ITEM: "事项",
+    Dimension.CHANNEL: "渠道",
+}
+
+_PERIOD_RE = {
+    PeriodKind.DAY: re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
+    PeriodKind.MONTH: re.compile(r"^(\d{4})-(\d{2})$"),
+    PeriodKind.QUARTER: re.compile(r"^(\d{4})-Q([1-4])$"),
+    PeriodKind.YEAR: re.compile(r"^(\d{4})$"),
+}
+_PERIOD_EXAMPLE = {
+    PeriodKind.DAY: "2026-03-02",
+    PeriodKind.MONTH: "2026-03",
+    PeriodKind.QUARTER: "2026-Q1",
+    PeriodKind.YEAR: "2026",
+}
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar period in China time, as a UTC half-open range."""
+
+    kind: PeriodKind
+    label: str
+    start: datetime
+    end: datetime
+
+
+def _local(y: int, m: int, d: int) -> datetime:
+    return datetime(y, m, d, tzinfo=CHINA_TZ).astimezone(UTC)
+
+
+def parse_period(kind: str, label: str) -> Period:
+    """``quarter`` + ``2026-Q1`` → 2026-01-01 00:00 to 2026-04-01 00:00 China time."""
+    try:
+        pk = PeriodKind(kind)
+    except ValueError:
+        raise MetricsError(
+            "metrics.period_kind",
+            Msg(
+                f"未知的统计周期类型 {kind!r}（可用：day、month、quarter、year）",
+                f"unknown period kind {kind!r} (day, month, quarter, year)",
+            ),
+        ) from None
+    match = _PERIOD_RE[pk].match(label)
+    bad = MetricsError(
+        "metrics.period",
+        Msg(
+            f"统计周期 {label!r} 不是有效的 {pk.value}（例如 {_PERIOD_EXAMPLE[pk]}）",
+            f"period {label!r} is not a valid {pk.value} (e.g. {_PERIOD_EXAMPLE[pk]})",
+        ),
+    )
+    if match is None:
+        raise bad
+    parts = [int(g) for g in match.groups()]
+    try:
+        if pk is PeriodKind.DAY:
+            first = date(parts[0], parts[1], parts[2])
+            start = _local(first.year, first.month, first.day)
+            nxt = date.fromordinal(first.toordinal() + 1)
+            end = _local(nxt.year, nxt.month, nxt.day)
+        elif pk is PeriodKind.MONTH:
+            y, m = parts
+            start = _local(y, m, 1)
+            end = _local(y + m // 12, m % 12 + 1, 1)
+        elif pk is PeriodKind.QUARTER:
+            y, q = parts
+            m = 3 * (q - 1) + 1
+            start = _local(y, m, 1)
+            end = _local(y + (m + 3) // 13, (m + 2) % 12 + 1, 1)
+        else:
+            start = _local(parts[0], 1, 1)
+            end = _local(parts[0] + 1, 1, 1)
+    except ValueError:
+        raise bad from None
+    if parts[0] < 2000 or parts[0] > 2200:
+        raise bad
+    return Period(pk, label, start, end)
+
+
+def _dimension(name: str) -> Dimension:
+    try:
+        return Dimension(name)
+    except ValueError:
+        raise MetricsError(
+            "metrics.dimension",
+            Msg(
+                f"未知的统计维度 {name!r}（可用：{'、'.join(d.value for d in Dimension)}）",
+                f"unknown dimension {name!r} ({', '.join(d.value for d in Dimension)})",
+            ),
+        ) from None
+
+
+@dataclass
+class MetricsRow:
+    """The figures of one group. Counts are exact; rates are derived from them."""
+
+    group: dict[str, str | None]
+    uploaded: int = 0  # rating records stored in the period (not excluded)
+    case_ratings: int = 0  # counted ratings: active + default
+    active: int = 0
+    default_ratings: int = 0
+    levels: dict[int, int] = field(default_factory=lambda: dict.fromkeys(range(1, 6), 0))
+    bad_real_name: int = 0  # 实名差评
+    follow_ups: int = 0
+    follow_ups_unhappy: int = 0
+    repeats: int = 0
+    unsolicited: int = 0
+    excluded: int = 0  # records excluded by verification (误评/恶意); not in any figure above
+    cases_finished: int | None = None  # None: the dimension has no case figures (channel)
+    cases_rated: int | None = None
+    cases_rated_active: int | None = None
+
+    @property
+    def good(self) -> int:
+        return self.levels[1] + self.levels[2] + self.levels[3]
+
+    @property
+    def bad(self) -> int:
+        return self.levels[4] + self.levels[5]
+
+    @property
+    def bad_anonymous(self) -> int:
+        return self.bad - self.bad_real_name
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "uploaded": self.uploaded,
+            "case_ratings": self.case_ratings,
+            "active": self.active,
+            "default_ratings": self.default_ratings,
+            "levels": {str(k): v for k, v in self.levels.items()},
+            "good": self.good,
+            "bad": self.bad,
+            "bad_real_name": self.bad_real_name,
+            "bad_anonymous": self.bad_anonymous,
+            "good_rate": rate(self.good, self.active),
+            "bad_rate": rate(self.bad, self.active),
+            "default_share": rate(self.default_ratings, self.case_ratings),
+            "follow_ups": self.follow_ups,
+            "follow_ups_unhappy": self.follow_ups_unhappy,
+            "follow_up_satisfaction_rate": rate(
+                self.follow_ups - self.follow_ups_unhappy, self.follow_ups
+            ),
+            "repeats": self.repeats,
+            "unsolicited": self.unsolicited,
+            "excluded": self.excluded,
+            "cases_finished": self.cases_finished,
+            "cases_rated": self.cases_rated,
+            "cases_rated_active": self.cases_rated_active,
+            "coverage": _opt_rate(self.cases_rated, self.cases_finished),
+            "active_rate": _opt_rate(self.cases_rated_active, self.cases_finished),
+        }
+
+
+def rate(part: int, whole: int) -> float | None:
+    """``part / whole`` rounded to RATE_DIGITS; None when there is nothing to divide by."""
+    return None if whole == 0 else round(part / whole, RATE_DIGITS)
+
+
+def _opt_rate(part: int | None, whole: int | None) -> float | None:
+    return None if part is None or whole is None else rate(part, whole)
+
+
+@dataclass
+class Report:
+    period: Period
+    dimension: Dimension
+    rows: list[MetricsRow]
+    total: MetricsRow
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "period": {
+                "kind": self.period.kind.value,
+                "label": self.period.label,
+                "start": self.period.start.isoformat(),
+                "end": self.period.end.isoformat(),
+                "timezone": "Asia/Shanghai (UTC+08:00)",
+            },
+            "dimension": self.dimension.value,
+            "rows": [row.as_json() for row in self.rows],
+            "total": self.total.as_json(),
+        }
+
+
+# --- the rating aggregate ---
+
+_RATING_FIGURES = (
+    "uploaded",
+    "active",
+    "default_ratings",
+    "l1",
+    "l2",
+    "l3",
+    "l4",
+    "l5",
+    "bad_real_name",
+    "follow_ups",
+    "follow_ups_unhappy",
+    "repeats",
+    "unsolicited",
+)
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.count(case((condition, 1)))
+
+
+def _rating_figures() -> list[ColumnElement[Any]]:
+    r = ratings.c
+    flags_ok = r.flags.op("&")(NOT_COUNTED_FLAGS) == 0
+    counted = and_(r.assess_number == 1, flags_ok)
+    active = and_(counted, r.source != DEFAULT_SOURCE)
+    figures: list[ColumnElement[Any]] = [
+        func.count().label("uploaded"),
+        _count(active).label("active"),
+        _count(and_(counted, r.source == DEFAULT_SOURCE)).label("default_ratings"),
+    ]
+    figures += [_count(and_(active, r.level == k)).label(f"l{k}") for k in range(1, 6)]
+    figures += [
+        _count(and_(active, r.level >= BAD_LEVEL, r.rater_real_name.is_(True))).label(
+            "bad_real_name"
+        ),
+        _count(r.assess_number == 2).label("follow_ups"),
+        _count(and_(r.assess_number == 2, r.level >= BAD_LEVEL)).label("follow_ups_unhappy"),
+        _count(r.flags.op("&")(FLAG_REPEAT) != 0).label("repeats"),
+        _count(r.flags.op("&")(FLAG_UNSOLICITED) != 0).label("unsolicited"),
+    ]
+    return figures
+
+
+def _in_period(period: Period) -> ColumnElement[bool]:
+    return and_(ratings.c.rated_at >= period.start, ratings.c.rated_at < period.end)
+
+
+def _scope(columns: Any, scope: dict[str, str] | None) -> list[ColumnElement[bool]]:
+    return [columns[name] == value for name, value in (scope or {}).items()]
+
+
+def rating_query(
+    period: Period, dimension: Dimension, *, excluded: bool, scope: dict[str, str] | None = None
+) -> Select[Any]:
+    """The rating aggregate; ``excluded``: over excluded ratings only (to subtract)."""
+    keys = [ratings.c[name] for name in GROUP_COLUMNS[dimension]]
+    query = select(*keys, *_rating_figures()).where(_in_period(period), *_scope(ratings.c, scope))
+    if excluded:
+        query = query.select_from(
+            rating_exclusions.join(ratings, ratings.c.id == rating_exclusions.c.rating_id)
+        )
+    return query.group_by(*keys) if keys else query
+
+
+def _case_query(period: Period, dimension: Dimension, scope: dict[str, str] | None) -> Select[Any]:
+    c = cases.c
+    keys = [c[name] for name in GROUP_COLUMNS[dimension]]
+    r = ratings.c
+    not_excluded = ~exists().where(rating_exclusions.c.rating_id == r.id)
+    counted = and_(
+        r.hall_id == c.hall_id,
+        r.case_no == c.case_no,
+        r.assess_number == 1,
+        r.flags.op("&")(NOT_COUNTED_FLAGS) == 0,
+        not_excluded,
+    )
+    rated = exists().where(counted)
+    rated_active = exists().where(counted, r.source != DEFAULT_SOURCE)
+    query = select(
+        *keys,
+        func.count().label("finished"),
+        _count(rated).label("rated"),
+        _count(rated_active).label("rated_active"),
+    ).where(
+        c.finished_at >= period.start,
+        c.finished_at < period.end,
+        c.cancelled_at.is_(None),
+        *_scope(c, scope),
+    )
+    return query.group_by(*keys) if keys else query
+
+
+def report(
+    *,
+    connection: Connection,
+    period: Period,
+    dimension: str | Dimension,
+    scope: dict[str, str] | None = None,
+) -> Report:
+    """The metrics of ``period`` per group of ``dimension`` (rows sorted by group), and the
+    total over all groups. ``scope`` narrows to e.g. one department: {"dept_code": …}."""
+    dim = _dimension(str(dimension))
+    names = GROUP_COLUMNS[dim]
+    for name in scope or {}:
+        if name not in ("dept_code", "hall_id", "window_id", "staff_id", "item_code"):
+            raise MetricsError(
+                "metrics.scope",
+                Msg(f"不能按 {name} 限定范围", f"cannot narrow the report by {name}"),
+            )
+    rows: dict[tuple[Any, ...], MetricsRow] = {}
+
+    def row_for(key: tuple[Any, ...]) -> MetricsRow:
+        if key not in rows:
+            rows[key] = MetricsRow(group=dict(zip(names, key, strict=True)))
+        return rows[key]
+
+    for sign, excluded in ((1, False), (-1, True)):
+        for rec in connection.execute(
+            rating_query(period, dim, excluded=excluded, scope=scope)
+        ).mappings():
+            if rec["uploaded"] == 0:
+                continue  # the aggregate without GROUP BY answers one row over nothing
+            key = tuple(rec[n] for n in names)
+            _add(row_for(key), rec, sign)
+    if dim is not Dimension.CHANNEL:
+        for rec in connection.execute(_case_query(period, dim, scope)).mappings():
+            if rec["finished"] == 0:
+                continue
+            row = row_for(tuple(rec[n] for n in names))
+            row.cases_finished = int(rec["finished"])
+            row.cases_rated = int(rec["rated"])
+            row.cases_rated_active = int(rec["rated_active"])
+        for row in rows.values():
+            if row.cases_finished is None:
+                row.cases_finished = row.cases_rated = row.cases_rated_active = 0
+    ordered = [rows[k] for k in sorted(rows, key=lambda k: tuple((v is None, v or "") for v in k))]
+    return Report(period, dim, ordered, _total(ordered, dim))
+
+
+def _add(row: MetricsRow, rec: Any, sign: int) -> None:
+    row.uploaded += sign * int(rec["uploaded"])
+    row.active += sign * int(rec["active"])
+    row.default_ratings += sign * int(rec["default_ratings"])
+    row.case_ratings = row.active + row.default_ratings
+    for k in range(1, 6):
+        row.levels[k] += sign * int(rec[f"l{k}"])
+    row.bad_real_name += sign * int(rec["bad_real_name"])
+    row.follow_ups += sign * int(rec["follow_ups"])
+    row.follow_ups_unhappy += sign * int(rec["follow_ups_unhappy"])
+    row.repeats += sign * int(rec["repeats"])
+    row.unsolicited += sign * int(rec["unsolicited"])
+    if sign < 0:
+        row.excluded += int(rec["uploaded"])
+
+
+def _total(rows: Sequence[MetricsRow], dim: Dimension) -> MetricsRow:
+    total = MetricsRow(group={})
+    with_cases = dim is not Dimension.CHANNEL
+    if with_cases:
+        total.cases_finished = total.cases_rated = total.cases_rated_active = 0
+    for row in rows:
+        for name in (
+            "uploaded",
+            "active",
+            "default_ratings",
+            "case_ratings",
+            "bad_real_name",
+            "follow_ups",
+            "follow_ups_unhappy",
+            "repeats",
+            "unsolicited",
+            "excluded",
+        ):
+            setattr(total, name, getattr(total, name) + getattr(row, name))
+        for k in range(1, 6):
+            total.levels[k] += row.levels[k]
+        if with_cases:
+            total.cases_finished = (total.cases_finished or 0) + (row.cases_finished or 0)
+            total.cases_rated = (total.cases_rated or 0) + (row.cases_rated or 0)
+            total.cases_rated_active = (total.cases_rated_active or 0) + (
+                row.cases_rated_active or 0
+            )
+    return total
+
+
+# --- the auditor's view: what was excluded, and why ---
+
+
+def excluded_ratings(
+    *, connection: Connection, period: Period, scope: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Every excluded rating of the period with its verification decision (auditors see what
+    left the results; DOMAIN.md, workflow step 2). Rater identity is not included."""
+    r, x = ratings.c, rating_exclusions.c
+    query = (
+        select(
+            r.id,
+            r.rating_key,
+            r.source,
+            r.hall_id,
+            r.window_id,
+            r.staff_id,
+            r.case_no,
+            r.dept_code,
+            r.item_code,
+            r.level,
+            r.assess_number,
+            r.rated_at,
+            x.outcome,
+            x.work_order_id,
+            x.reason,
+            x.evidence,
+            x.decided_by,
+            x.approved_by,
+            x.decided_at,
+        )
+        .select_from(rating_exclusions.join(ratings, r.id == x.rating_id))
+        .where(_in_period(period), *_scope(ratings.c, scope))
+        .order_by(r.rated_at, r.id)
+    )
+    out = []
+    for rec in connection.execute(query).mappings():
+        item = dict(rec)
+        item["rating_id"] = item.pop("id")
+        for name in ("rated_at", "decided_at"):
+            item[name] = item[name].isoformat()
+        out.append(item)
+    return out
+
+
+__all__ = [
+    "GROUP_COLUMNS",
+    "Dimension",
+    "MetricsError",
+    "MetricsRow",
+    "Period",
+    "PeriodKind",
+    "Report",
+    "excluded_ratings",
+    "parse_period",
+    "rate",
+    "rating_query",
+    "report",
+]
