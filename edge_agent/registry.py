@@ -336,3 +336,255 @@ def mark_all_offline(store: Store, *, now_ms: int) -> None:
     """At start: nothing is online until its link says so."""
     with store.tx() as c:
         c.execute("UPDATE devices SET online = 0, updated_ms = ? WHERE online = 1", (now_ms,))
+
+
+# ---------------------------------------------------------------- provisioning and positions
+# hcp provision (docs/technician.md). A position is the staff account whose static QR code
+# and evaluator sit at a window (一码一账号); every change is appended to binding_history,
+# so re-binding a window, retiring a device and replacing a broken one keep the history.
+
+QUARANTINE_PENDING = "provisioning"  # key stored, the device has not confirmed it yet
+QUARANTINE_RETIRED = "retired"
+
+
+def _history(
+    c: sqlite3.Connection,
+    event: str,
+    now_ms: int,
+    *,
+    device_id: str | None = None,
+    window_id: str | None = None,
+    staff_id: str | None = None,
+    detail: str | None = None,
+) -> None:
+    c.execute(
+        "INSERT INTO binding_history (at_ms, event, device_id, window_id, staff_id, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (now_ms, event, device_id, window_id, staff_id, detail),
+    )
+
+
+def position(store: Store, window_id: str) -> dict[str, Any] | None:
+    """The staff account at a window's position, with name, number, title and department."""
+    row = store.one(
+        "SELECT p.window_id, p.staff_id, p.since_ms, s.name, s.number, s.title, s.department"
+        " FROM positions p JOIN staff s ON s.staff_id = p.staff_id WHERE p.window_id = ?",
+        window_id,
+    )
+    return dict(row) if row is not None else None
+
+
+def positions(store: Store) -> list[dict[str, Any]]:
+    rows = store.all(
+        "SELECT p.window_id, w.label, p.staff_id, p.since_ms, s.name, s.number, s.title,"
+        " s.department FROM positions p JOIN staff s ON s.staff_id = p.staff_id"
+        " JOIN windows w ON w.window_id = p.window_id ORDER BY p.window_id"
+    )
+    return [dict(r) for r in rows]
+
+
+def position_conflict(store: Store, *, window_id: str, staff_id: str) -> StoreError | None:
+    """The refusal for putting staff_id at window_id when it holds another window."""
+    row = store.one(
+        "SELECT p.window_id, (SELECT group_concat(device_id) FROM devices d"
+        " WHERE d.window_id = p.window_id) AS devices FROM positions p"
+        " WHERE p.staff_id = ? AND p.window_id != ?",
+        staff_id,
+        window_id,
+    )
+    if row is None:
+        return None
+    return _error(
+        "staff.position_taken",
+        "工作人员 {s} 已绑定窗口 {w}（设备 {d}）：一码一账号，一个账号只有一个二维码和一个"
+        "评价器位置；请先在窗口 {w} 改绑其他人员",
+        "staff {s} is already bound to window {w} (device {d}): one account, one QR code,"
+        " one evaluator position; rebind window {w} first",
+        s=staff_id,
+        w=row["window_id"],
+        d=row["devices"] or "-",
+    )
+
+
+def assign_staff(
+    store: Store,
+    *,
+    window_id: str,
+    staff_id: str,
+    now_ms: int,
+    name: str | None = None,
+    number: str | None = None,
+    title: str | None = None,
+    department: str | None = None,
+) -> bool:
+    """Put a staff account at a window's position; returns False when it already was."""
+    with store.tx() as c:
+        if window(store, window_id) is None:
+            raise _error("window.unknown", "没有窗口 {w}", "no window {w}", w=window_id)
+        known = c.execute("SELECT 1 FROM staff WHERE staff_id = ?", (staff_id,)).fetchone()
+        if known is None and (name is None or number is None):
+            raise _error(
+                "staff.unknown",
+                "没有工作人员 {s}：首次绑定请给出姓名和工号",
+                "no staff account {s}: give the name and number when binding it first",
+                s=staff_id,
+            )
+        if known is None:
+            c.execute(
+                "INSERT INTO staff (staff_id, name, number, title, department, updated_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (staff_id, name, number, title, department, now_ms),
+            )
+        else:
+            c.execute(
+                "UPDATE staff SET name = coalesce(?, name), number = coalesce(?, number),"
+                " title = coalesce(?, title), department = coalesce(?, department),"
+                " updated_ms = ? WHERE staff_id = ?",
+                (name, number, title, department, now_ms, staff_id),
+            )
+        conflict = position_conflict(store, window_id=window_id, staff_id=staff_id)
+        if conflict is not None:
+            raise conflict
+        old = c.execute(
+            "SELECT staff_id FROM positions WHERE window_id = ?", (window_id,)
+        ).fetchone()
+        if old is not None and old["staff_id"] == staff_id:
+            return False
+        if old is not None:
+            c.execute("DELETE FROM positions WHERE window_id = ?", (window_id,))
+            _history(c, "staff_unbound", now_ms, window_id=window_id, staff_id=old["staff_id"])
+        c.execute(
+            "INSERT INTO positions (window_id, staff_id, since_ms) VALUES (?, ?, ?)",
+            (window_id, staff_id, now_ms),
+        )
+        c.execute(
+            "UPDATE windows SET config_version = config_version + 1 WHERE window_id = ?",
+            (window_id,),
+        )
+        _history(c, "staff_bound", now_ms, window_id=window_id, staff_id=staff_id)
+        return True
+
+
+def device_by_factory(store: Store, factory_id: str) -> DeviceView | None:
+    """The live (not retired) device identity provisioned onto a factory board."""
+    row = store.one(
+        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE factory_id = ? AND retired_ms IS NULL",
+        factory_id,
+    )
+    return _device(row) if row is not None else None
+
+
+def seq_floor(store: Store, device_id: str) -> tuple[int, int]:
+    """(highest rating seq, highest boot session) the agent has seen for a device id: a
+    (re-)provisioned device starts above both, so identities never collide (protocol §10)."""
+    row = store.one(
+        "SELECT coalesce(max(d.committed_seq, (SELECT max(seq) FROM ratings r"
+        " WHERE r.device_id = d.device_id)), d.committed_seq) AS seq, d.min_session AS session"
+        " FROM devices d WHERE d.device_id = ?",
+        device_id,
+    )
+    if row is None:
+        return 0, 0
+    return int(row["seq"] or 0), int(row["session"] or 0)
+
+
+def stage_provisioning(
+    store: Store,
+    *,
+    device_id: str,
+    factory_id: str,
+    kind: int,
+    board: str,
+    key: bytes,
+    now_ms: int,
+) -> None:
+    """Store the new identity and key, quarantined until the device confirms the key."""
+    with store.tx() as c:
+        taken = c.execute(
+            "SELECT factory_id, retired_ms FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        if taken is not None and taken["retired_ms"] is not None:
+            raise _error(
+                "device.retired",
+                "设备标识 {d} 已退役，不能再使用",
+                "device id {d} is retired and cannot be used again",
+                d=device_id,
+            )
+        if taken is not None and taken["factory_id"] not in (None, factory_id):
+            raise _error(
+                "device.id_taken",
+                "设备标识 {d} 已属于出厂编号 {f} 的设备",
+                "device id {d} belongs to the board with factory id {f}",
+                d=device_id,
+                f=taken["factory_id"],
+            )
+        add_device(store, device_id=device_id, key=key, kind=kind, now_ms=now_ms)
+        c.execute(
+            "UPDATE devices SET factory_id = ?, board = ?, quarantine = ? WHERE device_id = ?",
+            (factory_id, board, QUARANTINE_PENDING, device_id),
+        )
+        _history(c, "key_staged", now_ms, device_id=device_id, detail=factory_id)
+
+
+def finish_provisioning(
+    store: Store,
+    *,
+    device_id: str,
+    window_id: str,
+    session_base: int,
+    replaces: str | None,
+    now_ms: int,
+) -> None:
+    """The device confirmed its key: retire the one it replaces, bind it, lift quarantine."""
+    with store.tx() as c:
+        if replaces is not None:
+            retire_device(store, device_id=replaces, now_ms=now_ms, replaced_by=device_id)
+        bind_device(store, device_id=device_id, window_id=window_id, now_ms=now_ms)
+        c.execute(
+            "UPDATE devices SET quarantine = NULL, provisioned_ms = ?,"
+            " min_session = max(min_session, ?) WHERE device_id = ?",
+            (now_ms, max(session_base - 1, 0), device_id),
+        )
+        _history(
+            c,
+            "provisioned",
+            now_ms,
+            device_id=device_id,
+            window_id=window_id,
+            detail=f"replaces {replaces}" if replaces else None,
+        )
+
+
+def retire_device(
+    store: Store, *, device_id: str, now_ms: int, replaced_by: str | None = None
+) -> None:
+    """Take a device out of service for good: no key, no window; its row and ratings stay."""
+    with store.tx() as c:
+        row = c.execute(
+            "SELECT window_id, retired_ms FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        if row is None:
+            raise _error("device.unknown", "没有设备 {d}", "no device {d}", d=device_id)
+        if row["retired_ms"] is not None:
+            return
+        c.execute(
+            "UPDATE devices SET key = NULL, window_id = NULL, quarantine = ?, retired_ms = ?,"
+            " updated_ms = ? WHERE device_id = ?",
+            (QUARANTINE_RETIRED, now_ms, now_ms, device_id),
+        )
+        _history(
+            c,
+            "retired",
+            now_ms,
+            device_id=device_id,
+            window_id=row["window_id"],
+            detail=f"replaced by {replaced_by}" if replaced_by else None,
+        )
+
+
+def history(store: Store, *, window_id: str | None = None) -> list[dict[str, Any]]:
+    if window_id is None:
+        rows = store.all("SELECT * FROM binding_history ORDER BY id")
+    else:
+        rows = store.all("SELECT * FROM binding_history WHERE window_id = ? ORDER BY id", window_id)
+    return [dict(r) for r in rows]

@@ -163,6 +163,41 @@ CREATE TABLE outbox_rejected (
     code        TEXT NOT NULL,
     error       TEXT NOT NULL
 );
+-- sync reads one kind at a time (one endpoint per kind) in queue order
+CREATE INDEX outbox_by_kind ON outbox (kind, id);
+""",
+    ),
+    (
+        3,
+        """
+-- Provisioning (hcp provision, docs/technician.md): which factory board carries a device
+-- identity, when it was provisioned and retired. A retired device keeps its row (its
+-- ratings name it) but loses its key and window.
+ALTER TABLE devices ADD COLUMN factory_id TEXT;
+ALTER TABLE devices ADD COLUMN provisioned_ms INTEGER;
+ALTER TABLE devices ADD COLUMN retired_ms INTEGER;
+CREATE UNIQUE INDEX devices_factory ON devices (factory_id)
+    WHERE factory_id IS NOT NULL AND retired_ms IS NULL;
+ALTER TABLE staff ADD COLUMN department TEXT;
+-- 一码一账号: the staff account whose static QR code and evaluator sit at a window. Not the
+-- sign-in (windows.staff_id, from the case system): the position the labels are printed for.
+CREATE TABLE positions (
+    window_id TEXT PRIMARY KEY REFERENCES windows (window_id),
+    staff_id  TEXT NOT NULL REFERENCES staff (staff_id),
+    since_ms  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX positions_one_staff ON positions (staff_id);
+-- Append-only history of provisioning, bindings, re-bindings, retirements, replacements.
+CREATE TABLE binding_history (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms     INTEGER NOT NULL,
+    event     TEXT NOT NULL,
+    device_id TEXT,
+    window_id TEXT,
+    staff_id  TEXT,
+    detail    TEXT
+);
+CREATE INDEX binding_history_by_window ON binding_history (window_id, at_ms);
 """,
     ),
 )

@@ -33,7 +33,12 @@ from tools.i18n import LANG_ENV, LANGS, Lang, Text, lang_from_argv, lang_from_en
 PROG = "hcp"
 
 # Modules under tools/ that register commands when imported (one entry per module).
-COMMAND_MODULES: tuple[str, ...] = ("tools.agent_commands", "tools.hub_commands")
+COMMAND_MODULES: tuple[str, ...] = (
+    "tools.agent_commands",
+    "tools.hub_commands",
+    "tools.provision",
+    "tools.labels",
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # HcpError: the command failed
