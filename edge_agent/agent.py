@@ -33,6 +33,7 @@ from edge_agent.logs import log_event
 from edge_agent.serial_link import DeviceLink
 from edge_agent.service import HallService
 from edge_agent.store import Database
+from edge_agent.sync import HubSync
 
 if TYPE_CHECKING:
     import uvicorn
@@ -61,6 +62,7 @@ class Agent:
         self.db = Database(cfg.store_path)
         self.service = HallService(cfg, self.db)
         self.links = [DeviceLink(self.service, link) for link in cfg.serial]
+        self.sync = HubSync(cfg, self.db) if cfg.hub.url else None  # edge_agent.sync
         self.server: uvicorn.Server | None = None
         self.port: int | None = None
         self._stop = asyncio.Event()
@@ -107,9 +109,11 @@ class Agent:
             for link in self.links:
                 self._tasks.append(asyncio.create_task(link.run(), name=f"link-{link.device_id}"))
             self._tasks.append(asyncio.create_task(self.service.run_sweeper(), name="sweeper"))
+            if self.sync is not None:
+                self._tasks.append(asyncio.create_task(self.sync.run(), name="hub-sync"))
             api = await asyncio.to_thread(importlib.import_module, "edge_agent.api")
             await asyncio.to_thread(importlib.import_module, "uvicorn")
-            app = api.create_app(self.service)
+            app = api.create_app(self.service, sync=self.sync)
             self.server = _http_server(app, self.cfg.listen_host, self.cfg.listen_port)
             server_task = asyncio.create_task(self.server.serve([listener]), name="http")
             while not self.server.started and not server_task.done():

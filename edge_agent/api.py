@@ -38,6 +38,7 @@ from edge_agent.cases import EVENT_ID, case_view
 from edge_agent.errors import AgentError, ApiError, Msg
 from edge_agent.logs import log_event
 from edge_agent.service import HallService
+from edge_agent.sync import HubSync
 
 log = logging.getLogger("hcp.agent.api")
 
@@ -197,7 +198,7 @@ _HTTP_CODES = {
 }
 
 
-def create_app(service: HallService | None) -> FastAPI:
+def create_app(service: HallService | None, *, sync: HubSync | None = None) -> FastAPI:
     """The ASGI app over a running HallService (None: only for the OpenAPI document)."""
     app = FastAPI(
         title="hcp hall agent: case-system API",
@@ -352,6 +353,7 @@ def create_app(service: HallService | None) -> FastAPI:
                 {k: link[k] for k in ("device_id", "port", "state", "quarantine")} for link in links
             ],
             "quarantined": sorted(link["device_id"] for link in links if link["quarantine"]),
+            "hub_sync": await sync.health() if sync is not None else None,
         }
 
     @app.get("/metrics", tags=["service"], summary="Prometheus text format")
@@ -379,6 +381,8 @@ def create_app(service: HallService | None) -> FastAPI:
             limits={"max_rows": s.cfg.outbox.max_rows, "max_age_s": s.cfg.outbox.max_age_s},
             started_ms=s.started_ms,
         )
+        if sync is not None:
+            text += await sync.metrics()
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     _install_error_handlers(app)

@@ -83,8 +83,13 @@ class OutboxLimits:
 
 @dataclass(frozen=True)
 class HubConfig:
-    url: str | None = None  # sync comes with the next part of issue 4
-    token_file: Path | None = None
+    url: str | None = None  # None: no sync (a hall that only collects, or a test)
+    token_file: Path | None = None  # required with url; read at start and after a 401
+    ca_file: Path | None = None  # a private CA for the hub's certificate (else the system's)
+    batch: int = 500  # items per request (docs/performance.md, "Backlog drain")
+    concurrency: int = 2  # requests in flight (docs/performance.md, "Backlog drain")
+    timeout_s: int = 30  # one request, connect to answer
+    health_s: int = 300  # device health sample interval (0: none sent)
 
 
 @dataclass(frozen=True)
@@ -400,8 +405,20 @@ def _hub(t: _Table, base: Path) -> HubConfig:
     if url is not None and (not isinstance(url, str) or not re.fullmatch(r"https?://[!-~]+", url)):
         raise t.fail("url", "url", url, hi=200)
     token_file = t.text("token_file", 1, 4096, None)
+    ca_file = t.text("ca_file", 1, 4096, None)
+    hub = HubConfig(
+        url=url,
+        token_file=(base / token_file) if token_file else None,
+        ca_file=(base / ca_file) if ca_file else None,
+        batch=t.integer("batch", 1, 1000, 500),  # the hub takes at most 1000 per request
+        concurrency=t.integer("concurrency", 1, 8, 2),
+        timeout_s=t.integer("timeout_s", 1, 600, 30),
+        health_s=t.integer("health_s", 0, 86400, 300),
+    )
+    if url is not None and token_file is None:
+        raise t.fail("token_file", "required")
     t.done()
-    return HubConfig(url=url, token_file=(base / token_file) if token_file else None)
+    return hub
 
 
 def _serial(root: _Table) -> tuple[SerialLink, ...]:
