@@ -38,6 +38,8 @@ from edge_agent.sync import HubSync
 if TYPE_CHECKING:
     import uvicorn
 
+    from edge_agent.mqtt_link import MqttLinks
+
 log = logging.getLogger("hcp.agent")
 
 
@@ -62,6 +64,12 @@ class Agent:
         self.db = Database(cfg.store_path)
         self.service = HallService(cfg, self.db)
         self.links = [DeviceLink(self.service, link) for link in cfg.serial]
+        self.mqtt: MqttLinks | None = None  # MQTT devices through the hall broker
+        if cfg.mqtt is not None:
+            from edge_agent.mqtt_link import MqttLinks  # paho only where MQTT is configured
+
+            serial = frozenset(link.device for link in cfg.serial)
+            self.mqtt = MqttLinks(self.service, cfg.mqtt, serial_devices=serial)
         self.sync = HubSync(cfg, self.db) if cfg.hub.url else None  # edge_agent.sync
         self.server: uvicorn.Server | None = None
         self.port: int | None = None
@@ -109,6 +117,8 @@ class Agent:
             for link in self.links:
                 self._tasks.append(asyncio.create_task(link.run(), name=f"link-{link.device_id}"))
             self._tasks.append(asyncio.create_task(self.service.run_sweeper(), name="sweeper"))
+            if self.mqtt is not None:
+                self._tasks.append(asyncio.create_task(self.mqtt.run(), name="mqtt"))
             if self.sync is not None:
                 self._tasks.append(asyncio.create_task(self.sync.run(), name="hub-sync"))
             api = await asyncio.to_thread(importlib.import_module, "edge_agent.api")

@@ -100,6 +100,19 @@ class SerialLink:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    """The hall broker (docs/hall-admin.md, MQTT devices); devices attach through it."""
+
+    host: str
+    port: int = 1883
+    tls: bool = False
+    ca: Path | None = None  # a private CA for the broker's certificate (else the system's)
+    username: str = "hcp-agent"  # the agent's own broker account (hcp agent broker-files)
+    password_file: Path | None = None  # None: connect without a password (embedded demo)
+    embedded: bool = False  # start the pure-Python demo broker in-process on host:port
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     hall_id: str
     data_dir: Path
@@ -112,6 +125,7 @@ class AgentConfig:
     outbox: OutboxLimits = field(default_factory=OutboxLimits)
     hub: HubConfig = field(default_factory=HubConfig)
     serial: tuple[SerialLink, ...] = ()
+    mqtt: MqttConfig | None = None
     source: str = "agent.toml"
 
     @property
@@ -297,6 +311,7 @@ def parse_config(data: dict[str, Any], *, base: Path, source: str = "agent.toml"
     outbox = _outbox(root.table("outbox"))
     hub = _hub(root.table("hub"), base)
     serial = _serial(root)
+    mqtt = _mqtt(root.table("mqtt"), base) if "mqtt" in data else None
     root.done()
     return AgentConfig(
         hall_id=hall_id,
@@ -310,6 +325,7 @@ def parse_config(data: dict[str, Any], *, base: Path, source: str = "agent.toml"
         outbox=outbox,
         hub=hub,
         serial=serial,
+        mqtt=mqtt,
         source=source,
     )
 
@@ -419,6 +435,24 @@ def _hub(t: _Table, base: Path) -> HubConfig:
         raise t.fail("token_file", "required")
     t.done()
     return hub
+
+
+def _mqtt(t: _Table, base: Path) -> MqttConfig:
+    host = t.text("host", 1, 253, required=True)
+    tls = t.boolean("tls", False)
+    ca = t.text("ca", 1, 4096, None)
+    password_file = t.text("password_file", 1, 4096, None)
+    cfg = MqttConfig(
+        host=host,
+        port=t.integer("port", 0, 65535, 8883 if tls else 1883),
+        tls=tls,
+        ca=(base / ca) if ca else None,
+        username=t.ident("username", required=False) if "username" in t.data else "hcp-agent",
+        password_file=(base / password_file) if password_file else None,
+        embedded=t.boolean("embedded", False),
+    )
+    t.done()
+    return cfg
 
 
 def _serial(root: _Table) -> tuple[SerialLink, ...]:

@@ -1,10 +1,10 @@
 """``hcp agent …``: run the hall edge agent and administer its store.
 
 Strategy: one registered command, ``agent``, with subcommands (run, init, check-config,
-add-window, add-device, bind, quarantine, devices, windows, qr-secret, openapi). Each opens
-the store through edge_agent's own functions, so the CLI and the running agent apply the
-same rules; SQLite's lock orders a CLI write against the running agent's writer. Heavy
-imports happen inside the handlers, so ``hcp --help`` stays fast.
+add-window, add-device, bind, quarantine, devices, windows, qr-secret, broker-files,
+openapi). Each opens the store through edge_agent's own functions, so the CLI and the
+running agent apply the same rules; SQLite's lock orders a CLI write against the running
+agent's writer. Heavy imports happen inside the handlers, so ``hcp --help`` stays fast.
 
 Keys are read from files and written to files with mode 0600, never taken on the command
 line (it would land in shell history and ``ps``) and never printed.
@@ -51,6 +51,22 @@ T = {
         "write the QR token secret to a file (for the hub to verify tokens)",
     ),
     "openapi": Text("生成案件接口的 OpenAPI 文档", "write the case API's OpenAPI document"),
+    "broker_files": Text(
+        "按设备登记生成 mosquitto 的密码文件和 ACL 文件",
+        "write mosquitto's password and ACL files from the device registry",
+    ),
+    "password_out": Text(
+        "mosquitto password_file（默认 <data_dir>/mosquitto.passwd）",
+        "mosquitto password_file (default <data_dir>/mosquitto.passwd)",
+    ),
+    "acl_out": Text(
+        "mosquitto acl_file（默认 <data_dir>/mosquitto.acl）",
+        "mosquitto acl_file (default <data_dir>/mosquitto.acl)",
+    ),
+    "reload_pid": Text(
+        "写完后向此 pid 文件中的 mosquitto 发送 SIGHUP 以重新加载",
+        "then send SIGHUP to the mosquitto whose pid is in this file, so it reloads",
+    ),
     "id": Text("标识（A-Z a-z 0-9 _ -，1…32 个字符）", "id ([A-Za-z0-9_-], 1…32 characters)"),
     "label": Text(
         "窗口名称（设备上显示，≤ 32 字节）", "window label (shown on devices, ≤ 32 bytes)"
@@ -83,6 +99,15 @@ E = {
     "exists": Text("文件 {p} 已存在，不会覆盖", "{p} exists; it is not overwritten"),
     "id": Text("{v!r} 不是有效的标识", "{v!r} is not a valid id"),
     "stale": Text("{p} 已过期：运行 hcp agent openapi", "{p} is stale: run hcp agent openapi"),
+    "no_mqtt": Text(
+        "{p} 没有 [mqtt] 节：代理的 MQTT 用户名和密码文件从那里读取",
+        "{p} has no [mqtt] section: the agent's MQTT username and password file come from it",
+    ),
+    "mqtt_password_file": Text(
+        "{p} 的 [mqtt] 缺少 password_file：代理需要自己的 MQTT 账号",
+        "[mqtt] in {p} needs password_file: the agent needs its own broker account",
+    ),
+    "reload": Text("无法通知 mosquitto 重新加载（{p}）：{e}", "cannot reload mosquitto ({p}): {e}"),
     "key_choice": Text(
         "请二选一：--key-file 或 --generate-key", "give one of --key-file or --generate-key"
     ),
@@ -107,6 +132,11 @@ OK = {
         "QR token secret (key id {k}) written to {p} (0600)",
     ),
     "openapi": Text("已写入 {p}", "wrote {p}"),
+    "broker_files": Text(
+        "已写入 {pw} 和 {acl}：{n} 个设备账号和代理账号 {u}；未开户：{x}",
+        "wrote {pw} and {acl}: {n} device accounts and the agent's {u}; no account: {x}",
+    ),
+    "reloaded": Text("已通知 mosquitto（pid {pid}）重新加载", "mosquitto (pid {pid}) reloaded"),
     "current": Text("{p} 是最新的", "{p} is current"),
 }
 
@@ -331,6 +361,54 @@ def _qr_secret(state: State, args: argparse.Namespace) -> int | None:
     return None
 
 
+def _broker_files(state: State, args: argparse.Namespace) -> int | None:
+    import signal
+
+    from edge_agent.broker import agent_password, write_broker_files
+    from edge_agent.errors import AgentError
+
+    cfg = _load(args)
+    if cfg.mqtt is None:
+        raise HcpError(E["no_mqtt"].fill(p=_config_path(args)))
+    if cfg.mqtt.password_file is None:
+        raise HcpError(E["mqtt_password_file"].fill(p=_config_path(args)))
+    store = _store(state, cfg)
+    pw = Path(args.password_file) if args.password_file else cfg.data_dir / "mosquitto.passwd"
+    acl = Path(args.acl_file) if args.acl_file else cfg.data_dir / "mosquitto.acl"
+    try:
+        result = write_broker_files(
+            store,
+            hall=cfg.hall_id,
+            agent_user=cfg.mqtt.username,
+            agent_secret=agent_password(cfg.mqtt.password_file),
+            password_file=pw,
+            acl_file=acl,
+        )
+    except AgentError as e:
+        raise _fail(e) from e
+    except OSError as e:
+        raise HcpError(Text(str(e), str(e))) from e
+    excluded = ", ".join(f"{d} ({why})" for d, why in sorted(result.excluded.items())) or "-"
+    print(
+        state.text(
+            OK["broker_files"],
+            pw=pw,
+            acl=acl,
+            n=len(result.devices),
+            u=cfg.mqtt.username,
+            x=excluded,
+        )
+    )
+    if args.reload_pid:
+        try:
+            pid = int(Path(args.reload_pid).read_text().strip())
+            os.kill(pid, signal.SIGHUP)
+        except (OSError, ValueError) as e:
+            raise HcpError(E["reload"].fill(p=args.reload_pid, e=e)) from e
+        print(state.text(OK["reloaded"], pid=pid))
+    return None
+
+
 def openapi_document() -> str:
     from edge_agent.api import create_app
 
@@ -394,6 +472,10 @@ def _arguments(parser: HcpParser) -> None:
     p.add_argument("--json", action="store_true", help=p.tr(T["json"]))
     p = add("qr-secret", T["qr_secret"], _qr_secret)
     p.add_argument("--output", "-o", required=True, metavar="FILE", help=p.tr(T["output"]))
+    p = add("broker-files", T["broker_files"], _broker_files)
+    p.add_argument("--password-file", metavar="FILE", help=p.tr(T["password_out"]))
+    p.add_argument("--acl-file", metavar="FILE", help=p.tr(T["acl_out"]))
+    p.add_argument("--reload-pid", metavar="PIDFILE", help=p.tr(T["reload_pid"]))
     p = add("openapi", T["openapi"], _openapi, config=False)
     p.add_argument("--output", "-o", metavar="FILE", help=p.tr(T["output"]))
     p.add_argument("--check", action="store_true", help=p.tr(T["check_doc"]))

@@ -134,7 +134,12 @@ BAD = [
     ),
     ({"serial": {"device": "D1"}}, "serial", "array of tables"),
     ({"policy": 5}, "policy", "table"),
-    ({"mqtt": {}}, "mqtt", "unknown"),
+    ({"mqtt": {}}, "mqtt.host", "required"),
+    ({"mqtt": {"host": "b", "port": 70000}}, "mqtt.port", "integer 0…65535"),
+    ({"mqtt": {"host": "b", "tls": "yes"}}, "mqtt.tls", "true or false"),
+    ({"mqtt": {"host": "b", "username": "a/b"}}, "mqtt.username", "id of 1…32"),
+    ({"mqtt": {"host": "b", "qos": 2}}, "mqtt.qos", "unknown"),
+    ({"mqtt": 1}, "mqtt", "table"),
 ]
 
 
