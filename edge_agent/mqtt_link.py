@@ -22,6 +22,8 @@ Strategy (docs/protocol.md §9; docs/hall-admin.md, "MQTT devices"):
   ``hcp agent add-device`` stores a key; at most DEVICES_MAX ids are tracked per run.
 - **Refused input** (forged tag, replay, malformed CBOR, wrong topic, oversized payload, a
   flood beyond INBOX_MAX) is counted per device by code, logged, and never stops a link.
+- **Embedded broker** (``[mqtt] embedded = true``, demos): edge_agent.embedded_broker runs
+  amqtt in this loop with the registry's accounts and ACLs before the client connects.
 - **Broker loss.** paho reconnects with backoff RECONNECT_MIN_S … RECONNECT_MAX_S (also
   when the first connection fails, or the broker refuses the credentials); sessions stay as
   they are, and a device silent for three heartbeats is marked down by its session.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import ssl
 from collections import Counter
 from typing import Any
@@ -297,6 +300,9 @@ class MqttLinks:
         self._client: paho.Client | None = None
         self._logged: dict[str, int] = {}
         self._secret = self._password()  # at start: a missing file stops the start clearly
+        if self._secret is None and cfg.embedded:
+            self._secret = secrets.token_hex(16)  # the agent's account on its own broker
+        self.broker: Any = None  # edge_agent.embedded_broker.EmbeddedBroker when embedded
 
     # ---------------------------------------------------------------- client
     def _password(self) -> str | None:
@@ -334,6 +340,8 @@ class MqttLinks:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self.cfg.embedded:
+            await self._start_embedded()
         client = self._make_client()
         self._client = client
         self.state = "connecting"
@@ -352,6 +360,20 @@ class MqttLinks:
                 client.disconnect()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.to_thread(client.loop_stop), 5)
+            if self.broker is not None:
+                await self.broker.stop()
+
+    async def _start_embedded(self) -> None:
+        """The demo broker (amqtt) in this loop, with the registry's accounts and ACLs."""
+        from edge_agent.embedded_broker import EmbeddedBroker, RegistryAccounts
+
+        assert self._secret is not None
+        accounts = RegistryAccounts(
+            self.service.db, hall=self.hall, agent_user=self.cfg.username, agent_secret=self._secret
+        )
+        self.broker = EmbeddedBroker(accounts, host=self.cfg.host, port=self.port)
+        self.port = await self.broker.start()
+        log_event(log, "mqtt.embedded_broker", host=self.cfg.host, port=self.port)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish at QoS 1 (from the loop; paho queues it for its thread)."""
