@@ -256,7 +256,14 @@ audit_log = Table(
 )
 
 # Tables the database itself keeps append-only (triggers in the migrations).
-APPEND_ONLY = ("ratings", "case_events", "device_health", "audit_log")
+APPEND_ONLY = (
+    "ratings",
+    "case_events",
+    "device_health",
+    "audit_log",
+    "work_order_steps",  # migration 0003
+    "revisit_samples",  # migration 0003
+)
 
 # A rating a verification found 误评 or 恶意: it leaves the results, stays visible to
 # auditors, and the rating row itself is never touched (DOMAIN.md). Written by the 差评
@@ -284,4 +291,114 @@ job_leases = Table(
     Column("holder", String(NAME_LEN), nullable=False),
     Column("acquired_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# --- accounts and the 差评 workflow (hub.users, hub.workflow; migration 0003) ---
+
+# Hub user accounts (hub.users): administrators, department handlers, hotline verifiers and
+# auditors. Halls are not users: they hold ingest tokens (hall_credentials). Passwords are
+# argon2id hashes; a disabled account keeps its row (the audit log names it).
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(ID_LEN), primary_key=True),
+    Column("display_name", String(NAME_LEN), nullable=False),
+    Column("role", String(24), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("password_changed_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    CheckConstraint(
+        "role IN ('admin', 'dept_handler', 'hotline_verifier', 'auditor')", name="role"
+    ),
+)
+
+# The departments a department handler acts for (their scope).
+user_departments = Table(
+    "user_departments",
+    metadata,
+    Column("username", String(ID_LEN), ForeignKey("users.username"), primary_key=True),
+    Column("dept_code", String(18), ForeignKey("departments.dept_code"), primary_key=True),
+)
+
+# Login sessions: the bearer token's SHA-256 only (like hall tokens), expiring, revocable.
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("session_id", String(TOKEN_ID_LEN), primary_key=True),
+    Column("username", String(ID_LEN), ForeignKey("users.username"), nullable=False, index=True),
+    Column("token_sha256", String(SHA256_HEX), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# One work order per 差评 rating (unique rating_id: two hub processes cannot both open one).
+# ``state`` and the deadline columns change as the order moves (hub.workflow.machine is the
+# only place that decides a move; ``version`` makes each move a compare-and-set). What
+# happened, by whom and why is in work_order_steps and the audit log.
+work_orders = Table(
+    "work_orders",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rating_id", BigId, ForeignKey("ratings.id"), nullable=False, unique=True),
+    Column("hall_id", String(ID_LEN), ForeignKey("halls.hall_id"), nullable=False),
+    Column("case_no", String(CODE_LEN), nullable=True),
+    Column("dept_code", String(18), ForeignKey("departments.dept_code"), nullable=True),
+    Column("window_id", String(ID_LEN), nullable=True),
+    Column("staff_id", String(ID_LEN), nullable=True),
+    Column("level", SmallInteger, nullable=False),
+    Column("anonymous", Boolean, nullable=False),  # no real-name rater: no callback possible
+    Column("state", String(24), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("policy", String(CODE_LEN), nullable=False),  # profile name@version in force
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("callback_due_at", UTCDateTime, nullable=True),
+    Column("callback_warn_at", UTCDateTime, nullable=True),
+    Column("rectify_due_at", UTCDateTime, nullable=True),
+    Column("rectify_warn_at", UTCDateTime, nullable=True),
+    Column("feedback_due_at", UTCDateTime, nullable=True),
+    Column("feedback_warn_at", UTCDateTime, nullable=True),
+    Column("report_due_at", UTCDateTime, nullable=True),
+    Column("report_warn_at", UTCDateTime, nullable=True),
+    Column("deadline_error", Text, nullable=True),  # why a deadline could not be computed
+    Column("appeals", SmallInteger, nullable=False),
+    Column("reopened", SmallInteger, nullable=False),
+    Column("follow_up_rating_id", BigInteger, nullable=True),
+    Index(None, "state", "dept_code"),
+    Index(None, "hall_id", "case_no"),
+)
+
+# Every move of a work order: append-only (trigger), the order's history.
+work_order_steps = Table(
+    "work_order_steps",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("work_order_id", BigId, ForeignKey("work_orders.id"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(NAME_LEN), nullable=False),
+    Column("role", String(24), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_state", String(24), nullable=True),
+    Column("to_state", String(24), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("fields", Text, nullable=False),  # JSON object of the step's required fields
+)
+
+# Random revisit samples of 差评 (DOMAIN.md: at least the policy's share): the seed and the
+# population are recorded, so anyone can draw the same sample again.
+revisit_samples = Table(
+    "revisit_samples",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("drawn_at", UTCDateTime, nullable=False),
+    Column("drawn_by", String(NAME_LEN), nullable=False),
+    Column("period_from", UTCDateTime, nullable=False),
+    Column("period_to", UTCDateTime, nullable=False),
+    Column("percent", SmallInteger, nullable=False),
+    Column("seed", String(40), nullable=False),
+    Column("population", Text, nullable=False),  # JSON array of work order ids, ascending
+    Column("chosen", Text, nullable=False),  # JSON array of work order ids, ascending
 )

@@ -199,6 +199,9 @@ def _rating_row(item: RatingItem, key: str, now: datetime, token_id: str | None)
     return row
 
 
+AfterStore = Callable[[Connection, list[dict[str, Any]], datetime], None]
+
+
 def ingest_ratings(
     *,
     connection: Connection,
@@ -208,8 +211,11 @@ def ingest_ratings(
     actor: str,
     token_id: str | None = None,
     sources: frozenset[Source] = HALL_SOURCES,
+    after_store: AfterStore | None = None,
 ) -> BatchResult:
-    """Store a batch of ratings from hall `hall_id`; one outcome per item, in order."""
+    """Store a batch of ratings from hall `hall_id`; one outcome per item, in order.
+    ``after_store`` gets the rows stored for the first time, in this transaction (the 差评
+    workflow opens its work orders there: hub.workflow.service.WorkflowConfig.after_ratings)."""
     outcomes, pending = _validate_items(
         items_in,
         RatingItem,
@@ -223,9 +229,11 @@ def ingest_ratings(
     pending = _claim_devices(connection, hall_id, pending, outcomes, now)
     rows = [p.row for p in pending]
     _register_refs(connection, hall_id, rows, now)
-    _store(
+    stored = _store(
         connection, ratings, "rating_key", RATING_CONTENT, pending, outcomes, now=now, actor=actor
     )
+    if after_store is not None and stored:
+        after_store(connection, [p.row for p in pending if p.key in stored], now)
     return _finish(connection, "ingest.ratings", hall_id, outcomes, now=now, actor=actor)
 
 
