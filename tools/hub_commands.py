@@ -6,6 +6,8 @@
     hcp hub issue-token  --hall HALL_ID [--expires-days N] [--note TEXT]
     hcp hub revoke-token TOKEN_ID
     hcp hub openapi      [--output FILE]
+    hcp hub report       --period 2026-Q1 [--by department] [--dept CODE] [--hall ID] [--csv]
+    hcp hub default-ratings --policy PROFILE [--holiday-table FILE …]
 
 One registered command, ``hub``, with its own sub-commands (the registry in tools/cli.py is
 flat). The database is ``--database-url``, else $HCP_HUB_DATABASE_URL, else the embedded
@@ -78,6 +80,52 @@ T = {
     "token_id": Text("令牌编号（令牌中 hcpt_ 后的 12 位）", "token id (the 12 digits after hcpt_)"),
     "openapi": Text("输出中心平台 API 的 OpenAPI 文档", "print the hub API's OpenAPI document"),
     "output": Text("写入文件而不是标准输出", "write to a file instead of stdout"),
+    "report": Text(
+        "打印好差评统计（按周期、按维度）", "print rating metrics (per period, per dimension)"
+    ),
+    "period": Text(
+        "统计周期（北京时间）：2026、2026-Q1、2026-03 或 2026-03-02",
+        "period (China time): 2026, 2026-Q1, 2026-03 or 2026-03-02",
+    ),
+    "by": Text(
+        "统计维度：all、department、hall、window、staff、item、channel（默认 all）",
+        "dimension: all, department, hall, window, staff, item, channel (default all)",
+    ),
+    "dept": Text("只统计这个部门（统一社会信用代码）", "only this department (credit code)"),
+    "report_hall": Text("只统计这个大厅", "only this hall"),
+    "csv": Text("输出 CSV 而不是表格", "print CSV instead of a table"),
+    "default_ratings": Text(
+        "执行一次默认评价任务（超期未评价的办件给默认评价）",
+        "run the default-rating job once (default ratings for unrated cases past the period)",
+    ),
+    "policy": Text("辖区配置名称，例如 mangshi", "jurisdiction profile name, e.g. mangshi"),
+    "holiday_table": Text(
+        "导入的节假日表文件（可多次给出；chinese-calendar 不知道的年份需要）",
+        "holiday table file to import (repeatable; needed for years chinese-calendar lacks)",
+    ),
+    "serve_default_ratings": Text(
+        "按此辖区配置定时执行默认评价任务（多个进程同时运行也只有一个在执行）",
+        "run the default-rating job on an interval with this profile (with several "
+        "processes, one at a time works)",
+    ),
+    "serve_interval": Text(
+        "默认评价任务的间隔秒数（默认 600）", "seconds between default-rating runs (default 600)"
+    ),
+    "lookback": Text(
+        "只看最近 N 天内办结的办件（默认 120；停机很久后补做时加大）",
+        "only cases finished in the last N days (default 120; raise it to catch up after "
+        "a long outage)",
+    ),
+    "job_done": Text(
+        "默认评价任务：候选办件 {candidates}，到期 {due}，新增 {accepted}，重复 {duplicate}，"
+        "拒绝 {rejected}",
+        "default-rating job: {candidates} candidate cases, {due} due, {accepted} added, "
+        "{duplicate} duplicate, {rejected} rejected",
+    ),
+    "job_busy": Text(
+        "另一个中心平台进程正在执行默认评价任务；本次未执行",
+        "another hub process holds the default-rating job; nothing done",
+    ),
     # messages
     "migrated": Text("数据库已迁移：{before} → {after}", "database migrated: {before} → {after}"),
     "up_to_date": Text("数据库已是最新版本（{rev}）", "database is up to date ({rev})"),
@@ -141,6 +189,17 @@ def _arguments(parser: HcpParser) -> None:
     serve.add_argument("--ssl-keyfile", metavar="PEM", help=serve.tr(T["keyfile"]))
     serve.add_argument("--max-inflight", type=int, metavar="N", help=serve.tr(T["max_inflight"]))
     serve.add_argument("--hall-rate", type=float, metavar="N", help=serve.tr(T["hall_rate"]))
+    serve.add_argument(
+        "--default-ratings", metavar="PROFILE", help=serve.tr(T["serve_default_ratings"])
+    )
+    serve.add_argument(
+        "--default-ratings-interval", type=float, default=600.0, metavar="S",
+        help=serve.tr(T["serve_interval"]),
+    )  # fmt: skip
+    serve.add_argument(
+        "--holiday-table", action="append", default=[], metavar="FILE",
+        help=serve.tr(T["holiday_table"]),
+    )  # fmt: skip
 
     add_hall = _sub(parser, sub, "add-hall", "add_hall")
     add_hall.add_argument("hall_id", metavar="HALL_ID", help=add_hall.tr(T["hall_id"]))
@@ -154,6 +213,22 @@ def _arguments(parser: HcpParser) -> None:
 
     revoke = _sub(parser, sub, "revoke-token", "revoke_token")
     revoke.add_argument("token_id", metavar="TOKEN_ID", help=revoke.tr(T["token_id"]))
+
+    rep = _sub(parser, sub, "report", "report")
+    rep.add_argument("--period", required=True, help=rep.tr(T["period"]))
+    rep.add_argument("--by", default="all", help=rep.tr(T["by"]))
+    rep.add_argument("--dept", metavar="CODE", help=rep.tr(T["dept"]))
+    rep.add_argument("--hall", metavar="HALL_ID", help=rep.tr(T["report_hall"]))
+    rep.add_argument("--csv", action="store_true", help=rep.tr(T["csv"]))
+
+    job = _sub(parser, sub, "default-ratings", "default_ratings")
+    job.add_argument("--policy", required=True, metavar="PROFILE", help=job.tr(T["policy"]))
+    job.add_argument(
+        "--holiday-table", action="append", default=[], metavar="FILE",
+        help=job.tr(T["holiday_table"]),
+    )  # fmt: skip
+    job.add_argument("--lookback-days", type=int, default=120, metavar="N",
+                     help=job.tr(T["lookback"]))  # fmt: skip
 
     openapi = sub.add_parser(
         "openapi",
@@ -250,6 +325,18 @@ def _serve(state: State, args: argparse.Namespace) -> None:
         options["hall_rate_per_s"] = args.hall_rate
     settings = HubSettings(database_url=_url(args), **options)
     app = create_app(settings, engine=engine)
+    if args.default_ratings:
+        from hub.jobs.default_ratings import Scheduler
+
+        profile, calendar = _policy(args.default_ratings, args.holiday_table)
+        scheduler = Scheduler(
+            engine=engine,
+            profile=profile,
+            calendar=calendar,
+            interval_s=args.default_ratings_interval,
+        )
+        scheduler.start()
+        state.on_close(scheduler.stop)
     scheme = "https" if args.ssl_certfile else "http"
     print(
         state.text(
@@ -333,6 +420,64 @@ def _openapi(state: State, args: argparse.Namespace) -> None:
         sys.stdout.write(text)
 
 
+def _policy(name: str, tables: list[str]) -> Any:
+    """The jurisdiction profile and the working-day calendar (with imported tables)."""
+    from hub.policy import PolicyError, load_profile
+    from hub.workdays import CalendarError, HolidayTableError, WorkCalendar, load_holiday_table
+
+    try:
+        return load_profile(name), WorkCalendar([load_holiday_table(t) for t in tables])
+    except PolicyError as e:
+        raise HcpError(Text(e.zh, e.en)) from e
+    except (CalendarError, HolidayTableError) as e:
+        raise HcpError(Text(e.zh, e.en)) from e
+
+
+def _report(state: State, args: argparse.Namespace) -> None:
+    from hub.metrics import MetricsError, infer_period, report
+    from hub.metrics.render import table, to_csv
+
+    engine = _engine(state, args)
+    _require_current(state, args, engine)
+    scope = {k: v for k, v in (("dept_code", args.dept), ("hall_id", args.hall)) if v}
+    try:
+        period = infer_period(args.period)
+
+        def run() -> Any:
+            with engine.connect() as connection:
+                return report(connection=connection, period=period, dimension=args.by, scope=scope)
+
+        result = _db_call(args, run)
+    except MetricsError as e:
+        raise HcpError(Text(e.message.zh, e.message.en)) from e
+    sys.stdout.write((to_csv if args.csv else table)(result, state.lang))
+
+
+def _default_ratings(state: State, args: argparse.Namespace) -> None:
+    from hub.jobs.default_ratings import run_once
+
+    profile, calendar = _policy(args.policy, args.holiday_table)
+    engine = _engine(state, args)
+    _require_current(state, args, engine)
+    result = _db_call(
+        args,
+        lambda: run_once(
+            engine=engine,
+            profile=profile,
+            calendar=calendar,
+            now=datetime.now(UTC),
+            lookback_days=args.lookback_days,
+        ),
+    )
+    if not result.held:
+        print(state.text(T["job_busy"]), file=sys.stderr)
+        return
+    for error in result.errors:
+        print(error, file=sys.stderr)
+    counts = {k: v for k, v in result.as_json().items() if isinstance(v, int)}
+    print(state.text(T["job_done"], **counts))
+
+
 HANDLERS: dict[str, Callable[[State, argparse.Namespace], None]] = {
     "migrate": _migrate,
     "serve": _serve,
@@ -340,6 +485,8 @@ HANDLERS: dict[str, Callable[[State, argparse.Namespace], None]] = {
     "issue-token": _issue_token,
     "revoke-token": _revoke_token,
     "openapi": _openapi,
+    "report": _report,
+    "default-ratings": _default_ratings,
 }
 
 

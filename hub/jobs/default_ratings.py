@@ -93,7 +93,7 @@ def due_at(finished_at: datetime, *, profile: Profile, calendar: WorkCalendar) -
     return due if window_end is None else max(due, window_end)
 
 
-def _unrated_cases(engine: Engine, now: datetime) -> list[Any]:
+def _unrated_cases(engine: Engine, now: datetime, lookback_days: int = LOOKBACK_DAYS) -> list[Any]:
     c, r = cases.c, ratings.c
     rated = exists().where(
         r.hall_id == c.hall_id,
@@ -114,7 +114,7 @@ def _unrated_cases(engine: Engine, now: datetime) -> list[Any]:
         )
         .where(
             c.finished_at.is_not(None),
-            c.finished_at >= now - timedelta(days=LOOKBACK_DAYS),
+            c.finished_at >= now - timedelta(days=lookback_days),
             c.finished_at < now,
             c.cancelled_at.is_(None),
             ~rated,
@@ -169,8 +169,10 @@ def run_once(
     calendar: WorkCalendar,
     now: datetime,
     holder: str | None = None,
+    lookback_days: int = LOOKBACK_DAYS,
 ) -> RunResult:
-    """One pass: take the lease, give every due default, release the lease."""
+    """One pass: take the lease, give every due default, release the lease. Cases finished
+    more than ``lookback_days`` before ``now`` are not looked at."""
     holder = holder or leases.new_holder()
     with engine.begin() as connection:
         if not leases.take(connection, name=LEASE, holder=holder, now=now, ttl=LEASE_TTL):
@@ -182,7 +184,7 @@ def run_once(
             return result
         pf = _pf_code(profile)
         per_hall: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for case in _unrated_cases(engine, now):
+        for case in _unrated_cases(engine, now, lookback_days):
             result.candidates += 1
             try:
                 due = due_at(case.finished_at, profile=profile, calendar=calendar)

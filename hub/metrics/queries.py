@@ -180,6 +180,21 @@ def parse_period(kind: str, label: str) -> Period:
     return Period(pk, label, start, end)
 
 
+def infer_period(label: str) -> Period:
+    """The period a label names, its kind read from its shape (2026, 2026-Q1, 2026-03,
+    2026-03-02)."""
+    for kind, pattern in _PERIOD_RE.items():
+        if pattern.match(label):
+            return parse_period(kind.value, label)
+    raise MetricsError(
+        "metrics.period",
+        Msg(
+            f"统计周期 {label!r} 无效（例如 2026、2026-Q1、2026-03、2026-03-02）",
+            f"period {label!r} is not valid (e.g. 2026, 2026-Q1, 2026-03, 2026-03-02)",
+        ),
+    )
+
+
 def _dimension(name: str) -> Dimension:
     try:
         return Dimension(name)
@@ -529,6 +544,7 @@ __all__ = [
     "PeriodKind",
     "Report",
     "excluded_ratings",
+    "infer_period",
     "parse_period",
     "rate",
     "rating_query",
