@@ -1,0 +1,68 @@
+"""The MQTT transport: the link session's packets over the hall broker (protocol.md §9).
+
+One Client for the device's life, one numbered connection per connect(). On each
+connect the Last Will is STATE(online=False, boot, conn) on the device's state topic
+(retained, QoS 1) and, once connected, STATE(online=True, boot, conn) is published there
+retained, so the agent sees presence with a counter a late will cannot undo. Packets go
+to `up` at QoS 1 and come from `down` (subscribed at QoS 1); QoS 1 may redeliver, which
+the session's replay window absorbs. Credentials: user = device id, password =
+topics.broker_password(key). A lost link raises OSError (MqttError) from send/recv; the
+application calls connect() again, and the client paces those calls with its backoff.
+"""
+
+from firmware.net.mqtt import Client, tls_context
+from protocol.topics import DOWN_TOPIC, STATE_TOPIC, UP_TOPIC, broker_password, topic
+
+KEEPALIVE_S = 60
+
+
+class MqttTransport:
+    """The app's Transport interface (connect, send, recv, close), over MQTT."""
+
+    def __init__(self, cfg, hall, device_id, key, presence):
+        self.up = topic(hall, device_id, UP_TOPIC)
+        self.state = topic(hall, device_id, STATE_TOPIC)
+        self.down = topic(hall, device_id, DOWN_TOPIC)
+        tls = bool(cfg.get("tls"))
+        self.client = Client(
+            device_id,
+            cfg["host"],
+            cfg.get("port") or (8883 if tls else 1883),
+            user=device_id,
+            password=broker_password(key),
+            keepalive=cfg.get("keepalive_s") or KEEPALIVE_S,
+            clean=True,  # each connection starts with HELLO: stale queued packets are useless
+            ssl=tls_context(cfg.get("ca")) if tls else None,
+        )
+        self.client.subs.append((self.down, 1))
+        self.presence = presence  # presence(online, conn) -> signed STATE packet bytes
+        self.conn = 0  # connection number within this boot, one per attempt
+
+    async def connect(self):
+        c = self.client
+        if c.is_connected():
+            return
+        self.conn += 1
+        c.will = (self.state, self.presence(False, self.conn), 1, True)
+        await c.connect()
+        await c.publish(self.state, self.presence(True, self.conn), 1, True)
+
+    async def send(self, packet):
+        await self.client.publish(self.up, packet, 1)
+
+    async def recv(self):
+        while True:
+            t, payload = await self.client.recv()
+            if t == self.down:
+                return payload
+
+    async def close(self):
+        """Say offline (a clean DISCONNECT discards the will), then disconnect."""
+        c = self.client
+        if c.is_connected():
+            try:
+                pid = await c.publish(self.state, self.presence(False, self.conn), 1, True)
+                await c.wait_acked(pid)
+            except OSError:
+                pass
+        await c.disconnect()
