@@ -192,6 +192,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     )
 }
 
+SQLITE_INT_MAX = 2**63 - 1  # a larger integer parameter would overflow SQLite (a 500)
+
 _HTTP_CODES = {
     404: ("request.not_found", Msg("没有这个地址", "no such path")),
     405: ("request.method_not_allowed", Msg("此地址不支持该方法", "method not allowed here")),
@@ -329,7 +331,7 @@ def create_app(service: HallService | None, *, sync: HubSync | None = None) -> F
         tags=["devices"],
         summary="Fraud and coverage signals per window (DOMAIN.md)",
     )
-    async def signals(since_ms: Annotated[int, Query(ge=0)] = 0) -> Any:
+    async def signals(since_ms: Annotated[int, Query(ge=0, le=SQLITE_INT_MAX)] = 0) -> Any:
         s = svc()
         return await s.db.run(
             ratings.signals, since_ms=since_ms, fast_press_ms=s.cfg.policy.fast_press_ms
@@ -356,7 +358,12 @@ def create_app(service: HallService | None, *, sync: HubSync | None = None) -> F
             "hub_sync": await sync.health() if sync is not None else None,
         }
 
-    @app.get("/metrics", tags=["service"], summary="Prometheus text format")
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        summary="Prometheus text format",
+        response_class=PlainTextResponse,  # documented as text/plain, which it is
+    )
     async def prometheus() -> PlainTextResponse:
         s = svc()
 
@@ -426,7 +433,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, error: Exception) -> JSONResponse:
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
         code, message = _HTTP_CODES.get(
             error.status_code,
@@ -435,7 +442,19 @@ def _install_error_handlers(app: FastAPI) -> None:
                 Msg(f"请求失败（HTTP {error.status_code}）", f"HTTP {error.status_code}"),
             ),
         )
-        return _error(error.status_code, AgentError(code, message))
+        response = _error(error.status_code, AgentError(code, message))
+        if error.headers:
+            response.headers.update(error.headers)
+        if error.status_code == 405:  # RFC 9110: Allow lists every method of the path; the
+            # router names only the first route matching it (/api/v1/cases has GET and POST)
+            methods: set[str] = set()
+            for route in app.routes:
+                regex = getattr(route, "path_regex", None)
+                if regex is not None and regex.match(request.url.path):
+                    methods |= set(getattr(route, "methods", None) or ())
+            if methods:
+                response.headers["allow"] = ", ".join(sorted(methods))
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
