@@ -1,0 +1,231 @@
+"""The press path: how a simulated person presses a counter device's button.
+
+Strategy: the engine sees a device only through ``VirtualDevice`` (wait for an invite on its
+screen, wait until it is idle, press a level, and know when the agent acknowledged the
+press). Two implementations:
+
+- ``PeerDevice``: a CPython device peer (tests/agent/peer.py, the protocol session of the
+  device role) on a real pty that the agent opens as its serial port. It plays the device
+  application's rating rules itself: the first press in an open invite is sent with the
+  invite, further presses during the thanks screen are flagged repeat, a press with no invite
+  on screen is flagged unsolicited (docs/protocol.md, RATING flags).
+- the real firmware under the MicroPython unix port, driven through its control channel,
+  replaces the peer when it lands (issue 7); nothing else in the engine changes.
+
+``PeerHall`` owns the ptys (stable symlinks that agent.toml names) and one pump task that
+steps every peer's link session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import tty
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from protocol import messages as M
+
+if TYPE_CHECKING:
+    from tests.agent.peer import DevicePeer
+
+PUMP_S = 0.005  # how often the pump steps the peers' sessions (timers, resends, reads)
+DEFAULT_THANKS_S = 3  # policy.thanks_s until the agent's CONFIG says otherwise
+
+
+@dataclass(frozen=True)
+class PressResult:
+    """What the device did with a press: the rating it stored (and thanked for)."""
+
+    device_id: str
+    seq: int | None  # the rating's seq; None if the device stored nothing
+    invite_id: int | None  # the invite the rating names
+    flags: int
+    thanked: bool  # the device showed "感谢您的评价": the rating must reach the hub once
+
+
+class VirtualDevice(Protocol):
+    device_id: str
+
+    async def wait_invite(self, invite_id: int, timeout: float) -> bool:
+        """True once the device shows this invite (False on timeout)."""
+        ...
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """True once the device shows no invite and no thanks screen."""
+        ...
+
+    async def press(self, level: int, reasons: list[int]) -> PressResult: ...
+
+    async def wait_acked(self, timeout: float) -> bool:
+        """True once the agent acknowledged every rating the device holds."""
+        ...
+
+
+def _mono_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+class PeerDevice:
+    """A CPython device peer behaving like the device application for ratings."""
+
+    def __init__(self, peer: DevicePeer) -> None:
+        self.peer = peer
+        self.device_id = peer.device_id
+        self._seen = 0  # down messages already applied
+        self.invite: int | None = None  # the invite on screen
+        self.invite_until = 0  # mono ms
+        self.thanks_for: int | None = None  # invite whose thanks screen shows
+        self.thanks_until = 0
+        self.paused = False
+        self.thanks_s = DEFAULT_THANKS_S
+
+    def _apply_down(self) -> None:
+        down = self.peer.down
+        now = _mono_ms()
+        while self._seen < len(down):
+            m = down[self._seen]
+            self._seen += 1
+            if m.type == M.INVITE:
+                self.invite = int(getattr(m, "invite"))  # noqa: B009 (Message fields are dynamic)
+                self.invite_until = now + int(getattr(m, "timeout_s")) * 1000  # noqa: B009
+                self.thanks_for = None
+            elif m.type == M.CANCEL and getattr(m, "invite") == self.invite:  # noqa: B009
+                self.invite = None
+            elif m.type == M.PAUSE:
+                self.paused = True
+            elif m.type == M.RESUME:
+                self.paused = False
+            elif m.type == M.CONFIG:
+                policy = getattr(m, "policy")  # noqa: B009
+                self.thanks_s = int(policy.get("thanks_s", DEFAULT_THANKS_S))
+        if self.invite is not None and now >= self.invite_until:
+            self.invite = None
+        if self.thanks_for is not None and now >= self.thanks_until:
+            self.thanks_for = None
+
+    async def wait_invite(self, invite_id: int, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while True:
+            self._apply_down()
+            if self.invite == invite_id:
+                return True
+            if time.monotonic() > end:
+                return False
+            await asyncio.sleep(PUMP_S)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while True:
+            self._apply_down()
+            if self.invite is None and self.thanks_for is None:
+                return True
+            if time.monotonic() > end:
+                return False
+            await asyncio.sleep(PUMP_S)
+
+    async def press(self, level: int, reasons: list[int]) -> PressResult:
+        self._apply_down()
+        flags = M.FLAG_PAUSED if self.paused else 0
+        if self.thanks_for is not None:  # a further press on the thanks screen
+            invite: int | None = self.thanks_for
+            flags |= M.FLAG_REPEAT
+        elif self.invite is not None:
+            invite = self.invite
+            self.invite = None
+            self.thanks_for = invite
+            self.thanks_until = _mono_ms() + self.thanks_s * 1000
+        else:
+            invite = None
+            flags |= M.FLAG_UNSOLICITED
+        seq = self.peer.press(level, invite=invite, flags=flags, reasons=reasons)
+        return PressResult(self.device_id, seq, invite, flags, thanked=True)
+
+    async def wait_acked(self, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while self.peer.outbox:
+            if time.monotonic() > end:
+                return False
+            await asyncio.sleep(PUMP_S)
+        return True
+
+
+class _Pty:
+    """A pty pair with a stable symlink to the slave (what agent.toml names as the port)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        tty.setraw(self.master)
+        os.set_blocking(self.master, False)  # a stopped agent must not block the device
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        path.symlink_to(os.ttyname(self.slave))
+
+    def close(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class PeerHall:
+    """CPython device peers on ptys, one per device id, stepped by one pump task."""
+
+    def __init__(self, directory: Path, keys: dict[str, bytes]) -> None:
+        try:
+            from tests.agent.peer import DevicePeer
+        except ImportError as e:  # an installed hcp without the source tree
+            raise RuntimeError(
+                "the CPython device peers live in the source tree (tests/agent/peer.py)"
+            ) from e
+        directory.mkdir(parents=True, exist_ok=True)
+        self.ptys: dict[str, _Pty] = {}
+        self.devices: dict[str, PeerDevice] = {}
+        for device_id, key in keys.items():
+            pty = _Pty(directory / f"{device_id}.tty")
+            self.ptys[device_id] = pty
+            self.devices[device_id] = PeerDevice(
+                DevicePeer(pty.master, key, device_id=device_id, status_every_ms=5000)
+            )
+        self._task: asyncio.Task[None] | None = None
+
+    def port(self, device_id: str) -> Path:
+        return self.ptys[device_id].path
+
+    async def start(self) -> None:
+        for d in self.devices.values():
+            d.peer.connect()
+        self._task = asyncio.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        while True:
+            for d in self.devices.values():
+                d.peer.step(0)
+                d._apply_down()
+            await asyncio.sleep(PUMP_S)
+
+    async def wait_linked(self, timeout: float) -> list[str]:
+        """Device ids whose link is not up after `timeout` seconds (empty: all up)."""
+        end = time.monotonic() + timeout
+        while True:
+            down = [i for i, d in self.devices.items() if not d.peer.link_ups]
+            if not down or time.monotonic() > end:
+                return down
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def close(self) -> None:
+        for pty in self.ptys.values():
+            pty.close()
