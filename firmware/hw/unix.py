@@ -1,0 +1,197 @@
+"""The unix-sim hardware: what the simulator (and the tests) provide on the unix port.
+
+Buttons, display, LED and buzzer live behind a local control channel: newline-delimited
+JSON over TCP on 127.0.0.1 (docs/technician.md "The control channel"). One request per
+line, one answer per request ({"ok": true, ...} or {"ok": false, "error": ...}); after
+{"cmd": "subscribe"} the connection also receives event lines ({"event": ...}) such as
+"thanked" with the seq of every rating the device thanked someone for. The protocol link is
+the serial transport on a pty path (or MQTT); flash is the LittleFS image the unix ROM
+mounted (firmware/unix_rom.py). The watchdog is a thread that kills the process if the
+loop stops feeding it, as a hardware watchdog resets a board.
+"""
+
+import asyncio
+import binascii
+import gc
+import json
+import os
+import time
+
+CONTROL_HOST = "127.0.0.1"
+THANKED_LOG = 64  # recent thanked ratings kept for {"cmd": "thanked"}
+LINE_MAX = 512  # a request longer than this is refused (the channel is local and small)
+
+
+class UnixHardware:
+    def __init__(self, profile, kind, cfg):
+        self.profile = profile
+        self.kind = kind
+        self.n_buttons = 0 if kind == "qr" else len(profile["buttons"]["pins"])
+        self._raw = 0
+        self.led_on = False
+        self.buzz_until = 0
+        self.buzzes = 0
+        self.app = None
+        self.display = None
+        self.frame = None  # (header, canvas) of the last frame shown
+        ctl = cfg.get("control") or {}
+        env = os.getenv("HCP_CONTROL_PORT")
+        self.control_port = int(env) if env else ctl.get("port", 0)
+        self._subs = []
+        self.thanked = []
+
+    # ---- display ----
+    def make_display(self):
+        from firmware.display.sim import LAYOUT_HLSB, LAYOUT_VLSB, SimDisplay
+
+        d = self.profile["displays"][self.kind]
+        layout = LAYOUT_VLSB if d["driver"] == "ssd1306" else LAYOUT_HLSB
+        self.display = SimDisplay(d["width"], d["height"], layout, sink=self._sink)
+        return self.display
+
+    def _sink(self, header, canvas):
+        self.frame = (header, canvas)
+        self.event("frame", n=self.display.frames)
+
+    # ---- buttons, LED, buzzer ----
+    def raw_buttons(self):
+        return self._raw
+
+    def led(self, on):
+        self.led_on = bool(on)
+
+    def buzz(self, ms):
+        self.buzzes += 1
+        self.buzz_until = time.ticks_add(time.ticks_ms(), ms)
+
+    def buzzing(self):
+        return time.ticks_diff(self.buzz_until, time.ticks_ms()) > 0
+
+    def free_heap(self):
+        return gc.mem_free()
+
+    # ---- watchdog: a thread that kills the process when the loop stops feeding ----
+    def wdt_start(self, ms):
+        global _wdt_ms
+        wdt_feed()
+        if not _wdt_ms:  # one per process, as the hardware's (an in-process reboot keeps it)
+            import _thread
+
+            _wdt_ms = ms
+            _thread.start_new_thread(_watch, ())
+
+    def wdt_feed(self):
+        wdt_feed()
+
+    # ---- the control channel ----
+    async def start(self, app):
+        self.app = app
+        server = await asyncio.start_server(self._client, CONTROL_HOST, self.control_port)
+        # The unix port has no getsockname on the server: an ephemeral port is not
+        # reported, so tests and the simulator give one (HCP_CONTROL_PORT).
+        print('{"event": "control", "port": %d}' % self.control_port)
+        return server
+
+    def event(self, name, **fields):
+        if name == "thanked":
+            self.thanked.append(fields)
+            if len(self.thanked) > THANKED_LOG:
+                self.thanked.pop(0)
+        if not self._subs:
+            return
+        fields["event"] = name
+        line = json.dumps(fields) + "\n"
+        for w in self._subs:
+            try:  # noqa: SIM105 (MicroPython has no contextlib)
+                w.write(line)  # buffered; drained by the client task
+            except OSError:
+                pass
+
+    async def _client(self, r, w):
+        subscribed = False
+        try:
+            while True:
+                line = await r.readline()
+                if not line:
+                    break
+                try:
+                    req = json.loads(line) if len(line) <= LINE_MAX else None
+                    if not isinstance(req, dict):
+                        raise ValueError("a request is one JSON object per line, <= 512 B")
+                    if req.get("cmd") == "subscribe" and not subscribed:
+                        subscribed = True
+                        self._subs.append(w)
+                        out = {"ok": True}
+                    else:
+                        out = await self._handle(req)
+                except (ValueError, KeyError, TypeError) as e:
+                    out = {"ok": False, "error": str(e)}
+                w.write(json.dumps(out) + "\n")
+                await w.drain()
+        except OSError:
+            pass
+        finally:
+            if subscribed:
+                self._subs.remove(w)
+            w.close()
+
+    async def _handle(self, req):
+        cmd = req.get("cmd")
+        if cmd in ("press", "release", "click"):
+            b = req["button"]
+            if not isinstance(b, int) or not 0 <= b < self.n_buttons:
+                raise ValueError("button %r: this device has %d buttons" % (b, self.n_buttons))
+            if cmd == "release":
+                self._raw &= ~(1 << b)
+            else:
+                self._raw |= 1 << b
+            if cmd == "click":
+                hold = req.get("ms", 80)
+                if not isinstance(hold, int) or not 0 < hold <= 5000:
+                    raise ValueError("ms %r not in 1..5000" % (hold,))
+                await asyncio.sleep_ms(hold)
+                self._raw &= ~(1 << b)
+            return {"ok": True}
+        if cmd == "state":
+            out = self.app.snapshot()
+            out["ok"] = True
+            out["led"] = self.led_on
+            out["buzzer"] = self.buzzing()
+            out["buzzes"] = self.buzzes
+            return out
+        if cmd == "frame":
+            if self.frame is None:
+                return {"ok": False, "error": "no frame shown yet"}
+            h, canvas = self.frame
+            d = self.display
+            return {
+                "ok": True,
+                "width": d.width,
+                "height": d.height,
+                "layout": h[5],
+                "ink": (h[10] << 8) | h[11],
+                "paper": (h[12] << 8) | h[13],
+                "frame": d.frames,
+                "data": binascii.b2a_base64(canvas, newline=False).decode(),
+            }
+        if cmd == "thanked":
+            return {"ok": True, "thanked": self.thanked}
+        raise ValueError("unknown cmd %r" % (cmd,))
+
+
+_wdt_ms = 0
+_fed = 0
+
+
+def wdt_feed():
+    global _fed
+    _fed = time.ticks_ms()
+
+
+def _watch():
+    while True:
+        time.sleep_ms(_wdt_ms // 4)
+        if time.ticks_diff(time.ticks_ms(), _fed) > _wdt_ms:
+            print('{"event": "watchdog", "stalled_ms": %d}' % _wdt_ms)
+            # The shell's parent is this process: the unix port has no os.kill.
+            os.system("kill -9 $PPID")
