@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gzip
+import importlib
 import json
 import logging
 import random
@@ -398,7 +399,9 @@ class HubSync:
 
     # ---- tasks
     async def run(self) -> None:
-        import httpx  # ~0.1 s of imports, after the links are up
+        # httpx costs ~0.5 s of imports (2 s on a loaded box): in a thread, so the device
+        # links on this loop keep acknowledging ratings meanwhile.
+        httpx = await asyncio.to_thread(importlib.import_module, "httpx")
 
         verify: ssl.SSLContext | bool = True
         if self.hub.ca_file is not None:

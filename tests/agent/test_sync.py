@@ -191,7 +191,8 @@ def test_hub_down_backoff_then_resume(tmp_path: Path) -> None:
     thread.agent.sync.backoff_cap_s = 0.4  # keep the outage short; the shape is the same
     with thread as a:
         a.db(queue_ratings, "EV-S2", range(1, 301))
-        wait_for(lambda: a.agent.sync.requests["ConnectError"] >= 3)
+        sync = thread.agent.sync
+        wait_for(lambda: sync.requests["ConnectError"] >= 3)
         health = a.http("GET", "/healthz").json()["hub_sync"]
         assert health["state"] == "backoff" and health["last_error"] == "ConnectError"
         assert health["queued"] == 300 and health["last_success_ms"] is None
@@ -209,7 +210,9 @@ def test_429_and_503_retry_after_are_honoured(tmp_path: Path) -> None:
         with AgentThread(cfg) as a:
             a.db(queue_ratings, "EV-S3", range(1, 51))
             wait_for(lambda: a.db(pending) == 0, timeout=60)
-            assert a.agent.sync.requests["503"] == 1 and a.agent.sync.requests["429"] == 1
+            sync = a.agent.sync
+            assert sync is not None
+            assert sync.requests["503"] == 1 and sync.requests["429"] == 1
         assert hub_ratings(hub, "EV-S3") == list(range(1, 51))
     (t0, s0), (t1, s1), (t2, s2) = proxy.log[:3]
     assert (s0, s1, s2) == (503, 429, 200)
