@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.hub_commands",
     "tools.provision",
     "tools.labels",
+    "tools.sim_commands",
 )
 
 EXIT_OK = 0

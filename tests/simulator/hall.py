@@ -39,14 +39,24 @@ def free_port() -> int:
 
 
 class AgentHall:
-    def __init__(self, root: Path, scenario: Scenario, *, thanks_s: int = 1) -> None:
+    def __init__(
+        self, root: Path, scenario: Scenario, *, thanks_s: int = 1, peers: bool = True
+    ) -> None:
+        """peers=False: no devices here; their keys go to root/devices/<id>.key and the
+        agent waits for ports root/devices/<id>.tty (``hcp sim run --peers`` makes them)."""
         self.root = root
         self.keys = {f"EV-{w.window_id}": secrets.token_bytes(32) for w in scenario.windows}
-        self.peers = PeerHall(root / "tty", self.keys)
+        self.device_dir = root / "devices"
+        self.peers = PeerHall(self.device_dir, self.keys) if peers else None
+        if not peers:
+            self.device_dir.mkdir()
+            for d, key in self.keys.items():
+                (self.device_dir / f"{d}.key").write_text(key.hex())
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         serial = "".join(
-            f'\n[[serial]]\ndevice = "{d}"\nport = "{self.peers.port(d)}"\n' for d in self.keys
+            f'\n[[serial]]\ndevice = "{d}"\nport = "{self.device_dir / f"{d}.tty"}"\n'
+            for d in self.keys
         )
         self.config = root / "agent.toml"
         self.config.write_text(
@@ -92,7 +102,8 @@ qr_base_url = "https://hub.example.gov.cn/r"
             stderr=self.log.open("wb"),
             env={**os.environ, "HCP_LANG": "en"},
         )
-        await self.peers.start()
+        if self.peers is not None:
+            await self.peers.start()
         end = time.monotonic() + 30
         async with httpx.AsyncClient() as http:
             while True:
@@ -103,14 +114,17 @@ qr_base_url = "https://hub.example.gov.cn/r"
                 except httpx.TransportError:
                     assert time.monotonic() < end, "the agent's HTTP never came up"
                     await asyncio.sleep(0.1)
-        down = await self.peers.wait_linked(30)
-        assert not down, f"links not up: {down}"
+        if self.peers is not None:
+            down = await self.peers.wait_linked(30)
+            assert not down, f"links not up: {down}"
 
     def devices(self) -> dict[str, Any]:
+        assert self.peers is not None
         return dict(self.peers.devices)
 
     async def stop(self) -> None:
-        await self.peers.stop()
+        if self.peers is not None:
+            await self.peers.stop()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -118,4 +132,5 @@ qr_base_url = "https://hub.example.gov.cn/r"
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        self.peers.close()
+        if self.peers is not None:
+            self.peers.close()

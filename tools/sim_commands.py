@@ -1,0 +1,381 @@
+"""``hcp sim …``: check hall scenarios and run them against a hall agent.
+
+Strategy: one registered command, ``sim``, with subcommands. ``scenario --check`` validates
+a scenario file (simulator.scenario) and summarises the day it plans (simulator.plan) without
+touching anything. ``run`` plays the plan against a running agent through its case-system
+API (simulator.engine), on a simulated clock at ``--speed`` (a factor, or ``max``), and
+prints progress and the result. Presses need devices: with ``--peers DIR`` the simulator
+makes one CPython device peer per ``DIR/<device>.key`` on a pty ``DIR/<device>.tty`` (name
+those in agent.toml's [[serial]]); without it, only the case system is driven and planned
+presses are recorded as not made. ``--store`` checks the agent's store against the run's
+ground truth afterwards (simulator.accounting). Heavy imports stay inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tools.cli import HcpError, HcpParser, State, register
+from tools.i18n import Lang, Text
+
+if TYPE_CHECKING:
+    from simulator.engine import Engine
+    from simulator.scenario import Scenario
+
+PROGRESS_EVERY_S = 2.0
+LINK_WAIT_S = 30.0
+
+T = {
+    "help": Text(
+        "模拟大厅：检查场景、驱动大厅代理", "hall simulator: check scenarios, drive an agent"
+    ),
+    "scenario": Text("检查场景文件并汇总", "check a scenario file and summarise it"),
+    "check": Text("场景文件（TOML）", "scenario file (TOML)"),
+    "run": Text(
+        "按场景驱动运行中的大厅代理（案件接口 + 虚拟设备按键）",
+        "drive a running hall agent from a scenario (case API + virtual device presses)",
+    ),
+    "scenario_file": Text("场景文件（TOML）", "scenario file (TOML)"),
+    "agent": Text(
+        "大厅代理地址，例如 http://127.0.0.1:8470", "the agent, e.g. http://127.0.0.1:8470"
+    ),
+    "duration": Text(
+        "只运行开门后的这么多模拟秒（默认：整天）",
+        "run only this many simulated seconds after opening (default: the whole day)",
+    ),
+    "seed": Text("随机种子（默认：场景中的 hall.seed）", "random seed (default: hall.seed)"),
+    "speed": Text(
+        "模拟时钟倍速（如 60 表示 1 秒 = 1 分钟），或 max 尽可能快（默认 60）",
+        "simulated clock speed factor (60: one second is a minute), or max (default 60)",
+    ),
+    "tag": Text(
+        "本次运行的标签，加在办件编号和事件编号前（默认按时间生成）",
+        "run tag, prefixed to case numbers and event ids (default: from the time)",
+    ),
+    "peers": Text(
+        "虚拟设备目录：每个 <设备>.key 一个 CPython 设备，串口为 <设备>.tty",
+        "device directory: one CPython device per <device>.key, its serial port <device>.tty",
+    ),
+    "store": Text(
+        "运行后按实际情况核对此代理存储（agent.sqlite3）",
+        "afterwards, check this agent store (agent.sqlite3) against the ground truth",
+    ),
+    "truth": Text("把实际情况（JSON）写入此文件", "write the ground truth (JSON) to this file"),
+    "json": Text("以 JSON 输出", "print JSON"),
+}
+
+OUT = {
+    "valid": Text("场景有效：{name}（{src}）", "scenario valid: {name} ({src})"),
+    "shape": Text(
+        "  {w} 个窗口，{s} 个班次，{st} 名工作人员，{i} 个事项；开门 {open}，最后下班 {end}",
+        "  {w} windows, {s} shifts, {st} staff, {i} items; opens {open}, last shift ends {end}",
+    ),
+    "plan": Text("  种子 {seed} 的一天：", "  the day with seed {seed}:"),
+    "cases": Text(
+        "    办件 {cases}（未叫到号离开 {left}），按键评价 {first}，重复按键 {repeat}，"
+        "手机扫码评价 {qr}，未评价离开 {no}，未邀请评价 {ni}，工作人员自评 {self}，暂停 {p}",
+        "    cases {cases} (left unserved {left}), rated by press {first}, repeat presses "
+        "{repeat}, rated by phone QR {qr}, walked away {no}, not invited {ni}, staff "
+        "self-presses {self}, pauses {p}",
+    ),
+    "levels": Text(
+        "    按键等级（1 非常满意 … 5 非常不满意）：{lv}",
+        "    levels pressed (1 best … 5 worst): {lv}",
+    ),
+    "events": Text("    共 {n} 个事件", "    {n} events in all"),
+    "linking": Text("等待 {n} 台虚拟设备连上代理…", "waiting for {n} virtual devices to link…"),
+    "no_devices": Text(
+        "未指定 --peers：只驱动案件系统，计划中的按键不会发生",
+        "no --peers: only the case system is driven; planned presses are not made",
+    ),
+    "progress": Text(
+        "模拟时钟 {clock} · 事件 {done}/{n} · 按键 {presses} · 被拒 {refused}",
+        "simulated {clock} · events {done}/{n} · presses {presses} · refused {refused}",
+    ),
+    "done": Text(
+        "完成：{n} 个事件，模拟 {sim:.0f} 秒用时 {wall:.1f} 秒（{x:.0f} 倍），"
+        "接口调用 {calls}（被拒 {refused}），按键 {presses}",
+        "done: {n} events, {sim:.0f} simulated s in {wall:.1f} s ({x:.0f}x), "
+        "API calls {calls} ({refused} refused), presses {presses}",
+    ),
+    "refused": Text(
+        "  被拒：{t} {w} {kind} → {code}：{msg}", "  refused: {t} {w} {kind} → {code}: {msg}"
+    ),
+    "account_ok": Text(
+        "核对通过：设备致谢的 {n} 条评价都在代理中且绑定正确（计入 {c}，重复 {r}，主动按键 {u}）",
+        "accounting ok: all {n} thanked ratings are in the agent, bound correctly (counted "
+        "{c}, repeat {r}, unsolicited {u})",
+    ),
+    "account_bad": Text("核对发现 {n} 个问题：", "accounting found {n} problems:"),
+}
+
+E = {
+    "scenario": Text("场景错误：{m}", "scenario error: {m}"),
+    "speed": Text(
+        "倍速应为正数或 max，实际为 {v!r}", "speed must be a positive number or max, got {v!r}"
+    ),
+    "peers": Text("{p} 中没有 *.key 设备密钥文件", "no *.key device key files in {p}"),
+    "key": Text(
+        "密钥文件 {p} 应为 32…64 个十六进制字符", "the key file {p} must hold 32…64 hex characters"
+    ),
+    "links": Text(
+        "这些虚拟设备未能连上代理：{d}", "these virtual devices did not link to the agent: {d}"
+    ),
+    "store": Text("无法读取代理存储 {p}：{e}", "cannot read the agent store {p}: {e}"),
+}
+
+
+def _speed(value: str, lang: Lang = "zh-CN") -> float | None:
+    if value == "max":
+        return None
+    try:
+        v = float(value)
+    except ValueError:
+        v = -1.0
+    if not v > 0:
+        raise argparse.ArgumentTypeError(E["speed"].format(lang, v=value))
+    return v
+
+
+def _load(state: State, path: str) -> Scenario:
+    from simulator.scenario import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(path)
+    except ScenarioError as e:
+        raise HcpError(Text(f"场景错误：{e.zh}", f"scenario error: {e.en}")) from e
+
+
+def _scenario(state: State, args: argparse.Namespace) -> int | None:
+    from simulator.plan import plan, summary
+
+    sc = _load(state, args.check)
+    seed = sc.seed if args.seed is None else args.seed
+    s = summary(plan(sc, seed))
+    if args.json:
+        print(json.dumps({"name": sc.name, "seed": seed, **s}, ensure_ascii=False, indent=2))
+        return None
+    shifts = [sh for w in sc.windows for sh in w.shifts]
+    print(state.text(OUT["valid"], name=sc.name, src=args.check))
+    print(
+        state.text(
+            OUT["shape"],
+            w=len(sc.windows),
+            s=len(shifts),
+            st=len({sh.staff_id for sh in shifts}),
+            i=len(sc.items),
+            open=sc.clock(0)[:5],
+            end=sc.clock(sc.end_s())[:5],
+        )
+    )
+    print(state.text(OUT["plan"], seed=seed))
+    print(
+        state.text(
+            OUT["cases"],
+            cases=s["cases"],
+            left=s["left_unserved"],
+            first=s["presses_first"],
+            repeat=s["presses_repeat"],
+            qr=s["phone_qr"],
+            no=s["no_rating"],
+            ni=s["not_invited"],
+            self=s["presses_self"],
+            p=s["pauses"],
+        )
+    )
+    print(state.text(OUT["levels"], lv=", ".join(f"{k}: {v}" for k, v in s["levels"].items())))
+    print(state.text(OUT["events"], n=s["events"]))
+    return None
+
+
+def _read_keys(directory: Path) -> dict[str, bytes]:
+    keys: dict[str, bytes] = {}
+    for path in sorted(directory.glob("*.key")):
+        try:
+            key = bytes.fromhex(path.read_text().strip())
+        except (OSError, ValueError):
+            key = b""
+        if not 16 <= len(key) <= 32:
+            raise HcpError(E["key"].fill(p=path))
+        keys[path.stem] = key
+    if not keys:
+        raise HcpError(E["peers"].fill(p=directory))
+    return keys
+
+
+def _run(state: State, args: argparse.Namespace) -> int | None:
+    return asyncio.run(_run_async(state, args))
+
+
+async def _run_async(state: State, args: argparse.Namespace) -> int | None:
+    from simulator.engine import Engine, EngineError
+    from simulator.plan import plan
+
+    sc = _load(state, args.scenario)
+    seed = sc.seed if args.seed is None else args.seed
+    events = plan(sc, seed)
+    tag = args.tag or time.strftime("r%m%d%H%M%S")
+    peers = None
+    devices: dict[str, Any] = {}
+    if args.peers:
+        from simulator.devices import PeerHall
+
+        peers = PeerHall(Path(args.peers), _read_keys(Path(args.peers)))
+        await peers.start()
+        print(state.text(OUT["linking"], n=len(peers.devices)), flush=True)
+        down = await peers.wait_linked(LINK_WAIT_S)
+        if down:
+            await peers.stop()
+            peers.close()
+            raise HcpError(E["links"].fill(d=", ".join(down)))
+        devices = dict(peers.devices)
+    else:
+        print(state.text(OUT["no_devices"]), file=sys.stderr)
+    try:
+        try:
+            engine = Engine(
+                sc,
+                events,
+                agent_url=args.agent,
+                devices=devices,
+                speed=args.speed,
+                tag=tag,
+                duration_s=args.duration,
+            )
+            progress = asyncio.create_task(_progress(state, engine))
+            try:
+                report = await engine.run()
+            finally:
+                progress.cancel()
+        except EngineError as e:
+            raise HcpError(Text(e.zh, e.en)) from e
+    finally:
+        if peers is not None:
+            await peers.stop()
+            peers.close()
+    print(
+        state.text(
+            OUT["done"],
+            n=report.events,
+            sim=report.sim_s,
+            wall=report.wall_s,
+            x=report.speedup,
+            calls=report.api_calls,
+            refused=report.api_refused,
+            presses=report.presses,
+        )
+    )
+    for err in engine.truth.api_errors[:10]:
+        print(
+            state.text(
+                OUT["refused"],
+                t=sc.clock(err["t"]),
+                w=err["window"],
+                kind=err["kind"],
+                code=err.get("code") or err.get("error"),
+                msg=err.get("message") or "",
+            )
+        )
+    if args.truth:
+        Path(args.truth).write_text(
+            json.dumps(engine.truth.as_json(), ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+    if args.store:
+        return _account(state, engine, Path(args.store))
+    return None
+
+
+def _account(state: State, engine: Engine, store: Path) -> int | None:
+    import sqlite3
+
+    from simulator.accounting import account
+
+    try:
+        acc = account(engine.truth, store)
+    except sqlite3.Error as e:
+        raise HcpError(E["store"].fill(p=store, e=e)) from e
+    if acc.ok:
+        b = acc.bindings
+        print(
+            state.text(
+                OUT["account_ok"],
+                n=acc.thanked,
+                c=b["counted"],
+                r=b["repeat"],
+                u=b["unsolicited"],
+            )
+        )
+        return None
+    print(state.text(OUT["account_bad"], n=len(acc.problems)))
+    for p in acc.problems[:20]:
+        print("  " + p)
+    return 1
+
+
+async def _progress(state: State, engine: Engine) -> None:
+    n = len(engine.events)
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY_S)
+        done = sum(engine.kinds.values())
+        print(
+            state.text(
+                OUT["progress"],
+                clock=engine.sc.clock(engine.clock.now()),
+                done=done,
+                n=n,
+                presses=sum(1 for p in engine.truth.presses if p.seq is not None),
+                refused=len(engine.truth.api_errors),
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _arguments(parser: HcpParser) -> None:
+    sub = parser.add_subparsers(
+        dest="sim_command", metavar="<subcommand>", required=True, parser_class=HcpParser
+    )
+
+    def add(name: str, help_text: Text, handler: Any) -> HcpParser:
+        p: HcpParser = sub.add_parser(
+            name, help=parser.tr(help_text), description=parser.tr(help_text), lang=parser.lang
+        )
+        p.set_defaults(sim_handler=handler)
+        return p
+
+    p = add("scenario", T["scenario"], _scenario)
+    p.add_argument("--check", required=True, metavar="FILE", help=p.tr(T["check"]))
+    p.add_argument("--seed", type=int, help=p.tr(T["seed"]))
+    p.add_argument("--json", action="store_true", help=p.tr(T["json"]))
+    p = add("run", T["run"], _run)
+    p.add_argument("--scenario", required=True, metavar="FILE", help=p.tr(T["scenario_file"]))
+    p.add_argument("--agent", required=True, metavar="URL", help=p.tr(T["agent"]))
+    p.add_argument("--duration", type=float, metavar="S", help=p.tr(T["duration"]))
+    p.add_argument("--seed", type=int, help=p.tr(T["seed"]))
+    p.add_argument(
+        "--speed",
+        type=functools.partial(_speed, lang=p.lang),
+        default=60.0,
+        metavar="X",
+        help=p.tr(T["speed"]),
+    )
+    p.add_argument("--tag", help=p.tr(T["tag"]))
+    p.add_argument("--peers", metavar="DIR", help=p.tr(T["peers"]))
+    p.add_argument("--store", metavar="FILE", help=p.tr(T["store"]))
+    p.add_argument("--truth", metavar="FILE", help=p.tr(T["truth"]))
+
+
+def _dispatch(state: State, args: argparse.Namespace) -> int | None:
+    result: int | None = args.sim_handler(state, args)
+    sys.stdout.flush()
+    return result
+
+
+register("sim", help=T["help"], arguments=_arguments, run=_dispatch)
