@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.agent_commands",
     "tools.hub_commands",
     "tools.provision",
+    "tools.flash",
     "tools.labels",
     "tools.sim_commands",
 )
