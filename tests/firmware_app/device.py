@@ -250,6 +250,9 @@ class AgentEnd:
         self.rating_rx_ms: dict[int, int] = {}
 
     def step(self, timeout: float = 0.01) -> None:
+        if self.fd < 0:  # unplugged
+            time.sleep(timeout)
+            return
         r, _, _ = select.select([self.fd], [], [], timeout)
         now = mono_ms()
         if r:
