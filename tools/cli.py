@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.hub_commands",
     "tools.provision",
     "tools.flash",
+    "tools.factory_test",
     "tools.labels",
     "tools.sim_commands",
 )
