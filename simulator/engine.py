@@ -159,7 +159,9 @@ class Engine:
         speed: float | None = None,
         tag: str = "sim",
         duration_s: float | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`transport`: only for measuring the engine without an agent (tests/bench)."""
         if not tag or len(tag) > TAG_MAX or not all(c.isalnum() or c in "_-" for c in tag):
             raise EngineError(
                 f"运行标签应为 1…{TAG_MAX} 个字符 [A-Za-z0-9_-]：{tag!r}",
@@ -174,6 +176,8 @@ class Engine:
         self.window_device: dict[str, VirtualDevice] = {}
         self.kinds: Counter[str] = Counter()
         self.api_calls = 0
+        self.lag_s: list[float] = []  # wall seconds each event started after its time
+        self._transport = transport
         self._http: httpx.AsyncClient | None = None
 
     def case_no(self, planned: str) -> str:
@@ -226,7 +230,9 @@ class Engine:
     # ---------------------------------------------------------------- running
 
     async def run(self) -> RunReport:
-        async with httpx.AsyncClient(base_url=self.agent_url, timeout=HTTP_TIMEOUT_S) as http:
+        async with httpx.AsyncClient(
+            base_url=self.agent_url, timeout=HTTP_TIMEOUT_S, transport=self._transport
+        ) as http:
             self._http = http
             await self.prepare(http)
             lanes: dict[str, list[tuple[int, PlanEvent]]] = {}
@@ -255,6 +261,8 @@ class Engine:
     async def _lane(self, window_id: str, events: list[tuple[int, PlanEvent]]) -> None:
         for i, e in events:
             await self.clock.until(e.t)
+            if self.clock.speed is not None:
+                self.lag_s.append(max(0.0, (self.clock.now() - e.t) / self.clock.speed))
             await self.execute(i, e)
 
     async def _post(self, i: int, e: PlanEvent, path: str, body: dict[str, Any]) -> Any:
