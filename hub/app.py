@@ -30,6 +30,9 @@ from hub.ingest import models
 from hub.ingest.pressure import HallRateLimiter, InflightGate
 from hub.ingest.views import router as ingest_router
 from hub.settings import HubSettings
+from hub.users.views import router as users_router
+from hub.workflow.service import WorkflowConfig
+from hub.workflow.views import router as workflow_router
 
 log = logging.getLogger("hcp.hub")
 
@@ -43,7 +46,12 @@ _HTTP_CODES = {
 }
 
 
-def create_app(settings: HubSettings, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: HubSettings,
+    *,
+    engine: Engine | None = None,
+    workflow: WorkflowConfig | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="hcp hub",
         version=API_VERSION,
@@ -55,6 +63,10 @@ def create_app(settings: HubSettings, *, engine: Engine | None = None) -> FastAP
     app.state.gate = InflightGate(settings.max_inflight)
     app.state.limiter = HallRateLimiter(settings.hall_rate_per_s, settings.hall_burst)
     app.include_router(ingest_router)
+    # the 差评 workflow: its jurisdiction profile and working-day calendar (hub.workflow)
+    app.state.workflow = workflow if workflow is not None else WorkflowConfig.default()
+    app.include_router(users_router)
+    app.include_router(workflow_router)
 
     @app.get(
         "/api/v1/health",

@@ -10,6 +10,7 @@ The request bodies are read raw, so the OpenAPI request schemas are attached by 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -190,7 +191,10 @@ async def _ingest_admitted(request: Request, ingest: Ingest, settings: HubSettin
     tags=["ingest"],
 )
 async def post_ratings(request: Request, _token: Token) -> JSONResponse:
-    return await _ingest(request, service.ingest_ratings)
+    workflow = request.app.state.workflow  # opens a work order per 差评 (hub.workflow)
+    return await _ingest(
+        request, functools.partial(service.ingest_ratings, after_store=workflow.after_ratings)
+    )
 
 
 @router.post(

@@ -57,7 +57,7 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        return f"user:{self.username}"
+        return "system:hub" if self.role is Role.SYSTEM else f"user:{self.username}"
 
 
 SYSTEM = Principal("hub", Role.SYSTEM, frozenset())

@@ -231,3 +231,19 @@ def check(
                 field=name,
             )
     return row
+
+
+def markdown_table() -> str:
+    """The transition table as Markdown (docs/hub-operator.md embeds it; a test compares)."""
+    lines = [
+        "| state | action | next state | roles | required fields | only when |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rows in TRANSITIONS.values():
+        for r in rows:
+            lines.append(
+                f"| `{r.state}` {STATE_ZH[r.state]} | `{r.action}` | `{r.next}` "
+                f"| {', '.join(sorted(r.roles))} | {', '.join(r.fields) or '—'} "
+                f"| {r.only or '—'} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -79,7 +79,7 @@ class Deadlines(BaseModel):
     error: str | None = Field(description="why a deadline could not be computed")
 
 
-class Rater(BaseModel):
+class RaterView(BaseModel):
     real_name: bool
     name_masked: str | None = None
     phone_masked: str | None = None
@@ -107,7 +107,7 @@ class WorkOrder(BaseModel):
     rated_at: AwareDatetime
     reasons: str
     text: str | None = Field(description="only for roles that call raters back")
-    rater: Rater
+    rater: RaterView
     excluded_as: str | None
     deadlines: Deadlines
 
@@ -133,7 +133,7 @@ class WorkOrderList(BaseModel):
     items: list[WorkOrder]
 
 
-class Warning_(BaseModel):
+class DeadlineWarning(BaseModel):
     work_order_id: int
     state: State
     dept_code: str | None
@@ -146,7 +146,7 @@ class WarningList(BaseModel):
     upcoming: int
     overdue: int
     unknown: int
-    items: list[Warning_]
+    items: list[DeadlineWarning]
 
 
 class Summary(BaseModel):
@@ -339,7 +339,7 @@ async def warnings(who: User, request: Request) -> WarningList:
             if shown not in ("upcoming", "overdue", "unknown"):
                 continue
             items.append(
-                Warning_(
+                DeadlineWarning(
                     work_order_id=row.id,
                     state=State(row.state),
                     dept_code=row.dept_code,

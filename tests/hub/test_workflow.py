@@ -598,3 +598,10 @@ def test_steps_and_samples_are_append_only(setup: HubDb) -> None:
         for statement in (f"UPDATE {table} SET id = id", f"DELETE FROM {table}"):
             with pytest.raises(Exception, match="append-only"), db.engine.begin() as c:
                 c.execute(text(statement))
+
+
+def test_operator_guide_shows_the_table_from_the_code() -> None:
+    from pathlib import Path
+
+    guide = Path(__file__).resolve().parents[2] / "docs" / "hub-operator.md"
+    assert machine.markdown_table() in guide.read_text(encoding="utf-8")
