@@ -10,7 +10,11 @@ One agent runs per service hall (DESIGN.md). Modules, one concern each:
   the store, and what the hub will receive;
 - ``qr``: signed case tokens and QR matrices;
 - ``wire``: the typed face of protocol/;
-- ``serial_link``, ``downlink``: device links over serial ports;
+- ``device_session``: one device's link session above the transport (durable acks, state);
+- ``serial_link``, ``mqtt_link``, ``downlink``: device links over serial ports and through
+  the hall's MQTT broker;
+- ``broker``, ``embedded_broker``: mosquitto's password/ACL files from the registry, and
+  the pure-Python demo broker with the same accounts;
 - ``service``, ``api``, ``metrics``, ``polling``: the hall service, its HTTP API, metrics
   and the extension point for polled case systems;
 - ``agent``: the process; ``logs``: structured logs with masks.
