@@ -125,6 +125,7 @@ class App:
                 t.cancel()
             if self._server is not None:
                 self._server.close()
+                await self._server.wait_closed()  # its socket closes in its own task
 
     async def _inputs(self):
         hw = self.hw

@@ -56,6 +56,7 @@ class Rig:
         self.start()
 
     def close(self) -> None:
+        print(self.device.output()[-4000:])  # shown with a failing test's captured output
         with contextlib.suppress(Exception):
             self.ctl.close()
         self.device.kill()

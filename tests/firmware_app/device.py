@@ -229,12 +229,20 @@ class Device:
 class AgentEnd:
     """The agent's side of the link, in CPython, on the pty master (one step at a time)."""
 
-    def __init__(self, fd: int, key: bytes = KEY, device_id: str = DEVICE_ID, heartbeat_s: int = 2):
+    def __init__(
+        self,
+        fd: int,
+        key: bytes = KEY,
+        device_id: str | None = DEVICE_ID,
+        heartbeat_s: int = 2,
+        mode: int = M.NORMAL,
+    ):
         self.fd = fd
         self.session = LinkSession(
             AGENT,
             key,
             1,
+            mode=mode,
             device_id=device_id,
             heartbeat_s=heartbeat_s,
             clock_ms=lambda: time.time_ns() // 1_000_000,

@@ -1,0 +1,117 @@
+"""Boot paths of the device app on the unix port: provisioning mode end to end
+(docs/protocol.md §10, against a CPython provisioning peer), the reboot into normal mode
+with the stored identity, safe-mode boot (a button held at power-on), and a configuration
+error that is reported instead of a boot loop."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from pathlib import Path
+
+from protocol import messages as M
+from protocol.messages import Message
+from protocol.packet import PROVISIONING_KEY, key_check
+from tests.agent.helpers import Pty
+from tests.firmware_app.conftest import Rig
+from tests.firmware_app.device import HALL, AgentEnd, Device, device_json, seed_flash
+
+NEW_KEY = bytes(range(100, 132))
+
+
+def test_provisioning_end_to_end(fw_build: Path, tmp_path: Path) -> None:
+    rig = Rig(fw_build, tmp_path, key=None)
+    try:
+        prov = AgentEnd(rig.pty.master, PROVISIONING_KEY, None, mode=M.PROVISIONING)
+        rig.agent = prov
+        rig.start()
+        prov.run_until(lambda: prov.session.is_open())
+        hello = prov.hellos[-1]
+        assert (hello.mode, hello.device_id) == (M.PROVISIONING, "F-0001")
+        assert rig.state()["mode"] == "provisioning"
+        rig.ctl("click", button=0)  # a factory-new device records no ratings
+        time.sleep(0.2)
+        assert rig.state()["next_seq"] == 1 and rig.state()["outbox_depth"] == 0
+        prov.send(
+            Message(
+                M.PROVISION,
+                device_id="EV-0042",
+                hall=HALL,
+                key=NEW_KEY,
+                seq_base=100,
+                session_base=50,
+            )
+        )
+        done = prov.run_until(lambda: prov.last(M.PROVISIONED))
+        assert done.device_id == "EV-0042" and done.check == key_check(NEW_KEY)
+        # The device reboots into normal mode with its new identity.
+        agent = AgentEnd(rig.pty.master, NEW_KEY, "EV-0042")
+        agent.run_until(lambda: agent.session.is_open(), 20)
+        h = agent.hellos[-1]
+        assert (h.mode, h.device_id, h.next) == (M.NORMAL, "EV-0042", 100)
+        assert h.session >= 50
+        ctl = rig.device.control()
+        agent.run_until(lambda: ctl("state")["mode"] == "normal")
+        ctl("click", button=2)
+        r = agent.run_until(lambda: agent.ratings.get(100))
+        assert r.level == 3 and r.boot == h.session
+        ctl.close()
+    finally:
+        rig.close()
+
+
+def _digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_safe_mode_boot_skips_the_application(fw_build: Path, tmp_path: Path) -> None:
+    pty = Pty(tmp_path / "tty")
+    image = tmp_path / "flash.img"
+    seed_flash(fw_build, image, device_json(str(pty.path)))
+    before = _digest(image)
+    dev = Device(fw_build, image, env={"HCP_HOLD": "0"}).start()
+    assert dev.proc is not None
+    assert dev.proc.wait(20) == 0
+    out = dev.output()
+    assert "safe mode" in out and '"control"' not in out
+    assert _digest(image) == before  # nothing written: no boot session was taken
+    dev.kill()
+    # Released: the same image boots normally.
+    rig_dev = Device(fw_build, image).start()
+    try:
+        agent = AgentEnd(pty.master)
+        agent.run_until(lambda: agent.session.is_open())
+        assert agent.hellos[-1].session == 1
+    finally:
+        rig_dev.kill()
+        pty.close()
+
+
+def test_configuration_error_is_reported_not_a_boot_loop(fw_build: Path, tmp_path: Path) -> None:
+    image = tmp_path / "flash.img"
+    seed_flash(fw_build, image, device_json("/nonexistent", kind="toaster"))
+    dev = Device(fw_build, image).start()
+    assert dev.proc is not None
+    assert dev.proc.wait(20) == 0
+    assert "configuration error" in dev.output() and "toaster" in dev.output()
+    dev.kill()
+
+
+def test_no_link_yet_presses_are_stored_offline(fw_build: Path, tmp_path: Path) -> None:
+    # No agent at all: the device still thanks and stores (offline flag), and its
+    # watchdog stays fed (the process keeps running).
+    rig = Rig(fw_build, tmp_path)
+    try:
+        rig.start()
+        rig.ctl("click", button=0)
+        time.sleep(0.3)
+        st = rig.state()
+        assert st["outbox_depth"] == 1 and not st["online"] and st["ui"] == "notice"
+        time.sleep(1.0)
+        assert rig.device.alive()
+    finally:
+        rig.close()
+
+
+_ = subprocess  # the device processes are started through tests.firmware_app.device
