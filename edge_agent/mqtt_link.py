@@ -291,7 +291,7 @@ class MqttLinks:
         self.serial_devices = serial_devices
         self.links: dict[str, MqttDeviceLink] = {}
         self.refused: Counter[str] = Counter()  # what no device link can be charged with
-        self.state = "starting"  # connecting, connected, refused, disconnected
+        self.state = "starting"  # connecting, connected, refused, unreachable, disconnected
         self.connections = 0
         self.published = 0
         self.connected = asyncio.Event()
@@ -336,6 +336,7 @@ class MqttLinks:
         client.on_connect = self._cb_connect
         client.on_disconnect = self._cb_disconnect
         client.on_message = self._cb_message
+        client.on_connect_fail = self._cb_connect_fail
         return client
 
     async def run(self) -> None:
@@ -401,6 +402,9 @@ class MqttLinks:
         client.subscribe([(t, QOS) for t in topics.agent_subscriptions(self.hall)])  # type: ignore[no-untyped-call]
         self._post(self._on_connected)
 
+    def _cb_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        self._post(self._on_unreachable)  # no TCP/TLS connection (paho retries)
+
     def _cb_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
@@ -421,6 +425,13 @@ class MqttLinks:
         self.connected.clear()
         self.refused["mqtt.connect_refused"] += 1
         self._log_limited("mqtt.connect_refused", logging.ERROR, reason=reason)
+
+    def _on_unreachable(self) -> None:
+        self.state = "unreachable"
+        self.refused["mqtt.connect_failed"] += 1
+        self._log_limited(
+            "mqtt.unreachable", logging.ERROR, host=self.cfg.host, port=self.port, tls=self.cfg.tls
+        )
 
     def _on_disconnected(self, reason: str) -> None:
         if self.state != "refused":

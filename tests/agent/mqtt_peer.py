@@ -38,7 +38,9 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    def __init__(self, work: Path, password_file: Path, acl_file: Path) -> None:
+    def __init__(
+        self, work: Path, password_file: Path, acl_file: Path, tls: dict[str, str] | None = None
+    ) -> None:
         self.work = work
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -59,6 +61,8 @@ class Mosquitto:
             "log_type notice",
             "log_type subscribe",
         ]
+        if tls:
+            conf += [f"cafile {tls['ca']}", f"certfile {tls['cert']}", f"keyfile {tls['key']}"]
         (work / "mosquitto.conf").write_text("\n".join(conf) + "\n")
 
     def start(self) -> Mosquitto:
@@ -93,6 +97,24 @@ class Mosquitto:
         return p.read_text(errors="replace")[-4000:] if p.exists() else ""
 
 
+def make_ca(work: Path, name: str) -> dict[str, str]:
+    """A self-signed CA (openssl) and a server certificate for localhost that it signed."""
+    work.mkdir()
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=work, check=True, capture_output=True)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        f"/CN={name} test CA", "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+        "-keyout", "server.key", "-out", "server.csr")  # fmt: skip
+    (work / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "server.pem")  # fmt: skip
+    return {"ca": str(work / "ca.pem"), "cert": str(work / "server.pem"),
+            "key": str(work / "server.key")}  # fmt: skip
+
+
 def try_connect(port: int, user: str, password: str | None, timeout: float = 5.0) -> str:
     """Connect once and report the broker's answer: "Success" or its refusal reason."""
     result: queue.Queue[str] = queue.Queue()
@@ -112,8 +134,20 @@ def try_connect(port: int, user: str, password: str | None, timeout: float = 5.0
 class MqttPeer(DevicePeer):
     """A device on the hall broker; the rest of DevicePeer works unchanged."""
 
-    def __init__(self, port: int, key: bytes, *, hall: str, device_id: str, **kw: Any) -> None:
+    def __init__(
+        self,
+        port: int,
+        key: bytes,
+        *,
+        hall: str,
+        device_id: str,
+        ca: str | None = None,
+        host: str = "127.0.0.1",
+        **kw: Any,
+    ) -> None:
         super().__init__(-1, key, device_id=device_id, **kw)
+        self.ca = ca
+        self.host = host
         self.port = port
         self.hall = hall
         self.signer = Signer(key)
@@ -147,8 +181,10 @@ class MqttPeer(DevicePeer):
         c.on_connect = self._on_connect
         c.on_message = lambda c, u, m: self._rx.append(bytes(m.payload))
         c.on_disconnect = self._on_disconnect
+        if self.ca is not None:
+            c.tls_set(ca_certs=self.ca)
         self.client = c
-        c.connect("127.0.0.1", self.port, keepalive=30)
+        c.connect(self.host, self.port, keepalive=30)
         end = time.monotonic() + 5
         while not self.connected and time.monotonic() < end:
             c.loop(0.02)

@@ -32,7 +32,7 @@ from protocol import topics
 from protocol.messages import Message
 from protocol.packet import Signer, seal
 from tests.agent.helpers import HALL, KEY, AgentThread, wait_for
-from tests.agent.mqtt_peer import Mosquitto, MqttPeer, try_connect
+from tests.agent.mqtt_peer import Mosquitto, MqttPeer, make_ca, try_connect
 
 ROOT = Path(__file__).resolve().parents[2]
 EV1, EV2, EV3 = "EV-0001", "EV-0002", "EV-0003"
@@ -54,17 +54,21 @@ def hcp(*args: str) -> subprocess.CompletedProcess[str]:
 class Hall:
     """A store with three devices (EV-0003 without a key), broker files, a real mosquitto."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, pki: dict[str, str] | None = None, ca: str = "") -> None:
         self.tmp = tmp
         self.data = tmp / "data"
         self.data.mkdir()
-        self.broker = Mosquitto(tmp, self.data / "mosquitto.passwd", self.data / "mosquitto.acl")
+        self.pki = pki
+        pw, acl = self.data / "mosquitto.passwd", self.data / "mosquitto.acl"
+        self.broker = Mosquitto(tmp, pw, acl, tls=pki)
+        self.host = "localhost" if pki else "127.0.0.1"
+        tls = f'tls = true\nca = "{ca or pki["ca"]}"\n' if pki else ""
         self.config_path = tmp / "agent.toml"
         self.config_path.write_text(
             f'[agent]\nhall_id = "{HALL}"\ndata_dir = "data"\nlisten = "127.0.0.1:0"\n'
             "heartbeat_s = 2\n\n"
             '[policy]\nqr_base_url = "https://hub.example.gov.cn/r"\n\n'
-            f'[mqtt]\nhost = "127.0.0.1"\nport = {self.broker.port}\n'
+            f'[mqtt]\nhost = "{self.host}"\nport = {self.broker.port}\n{tls}'
             f'username = "{AGENT_USER}"\npassword_file = "agent-mqtt.secret"\n'
         )
         store = Store(self.data / "agent.sqlite3")
@@ -89,15 +93,24 @@ class Hall:
         assert r.returncode == 0, r.stderr
         return r.stdout
 
-    def start_agent(self) -> AgentThread:
+    def start_agent(self, state: str = "connected") -> AgentThread:
         self.agent = AgentThread(load_config(self.config_path)).start()
         mqtt = self.agent.agent.mqtt
         assert mqtt is not None
-        wait_for(lambda: mqtt.state == "connected")
+        wait_for(lambda: mqtt.state == state, timeout=15)
         return self.agent
 
     def peer(self, device: str = EV1, key: bytes = KEY) -> MqttPeer:
-        p = MqttPeer(self.broker.port, key, hall=HALL, device_id=device, status_every_ms=500)
+        ca = self.pki["ca"] if self.pki else None
+        p = MqttPeer(
+            self.broker.port,
+            key,
+            hall=HALL,
+            device_id=device,
+            status_every_ms=500,
+            ca=ca,
+            host=self.host,
+        )
         self.peers.append(p)
         return p
 
@@ -293,3 +306,31 @@ def test_bad_payloads_acl_and_quarantine(hall: Hall) -> None:
     intruder.run_for(0.5)
     assert intruder.link_ups == 0
     assert hall.sql("SELECT count(*) FROM ratings WHERE device_id = ?", EV2) == [(0,)]
+
+
+def test_tls_to_the_broker(tmp_path: Path) -> None:
+    hall = Hall(tmp_path, pki=make_ca(tmp_path / "pki", "hall"))
+    try:
+        hall.start_agent()
+        peer = hall.up()
+        peer.press(level=1)
+        peer.run_until(lambda: peer.acked == 1)
+        assert hall.sql("SELECT seq, level FROM ratings") == [(1, 1)]
+    finally:
+        hall.close()
+
+
+def test_a_broker_the_agent_cannot_trust_or_enter(tmp_path: Path) -> None:
+    other = make_ca(tmp_path / "other", "other")  # a CA that did not sign the broker
+    hall = Hall(tmp_path, pki=make_ca(tmp_path / "pki", "hall"), ca=other["ca"])
+    try:
+        agent = hall.start_agent(state="unreachable")
+        hall.agent = None
+        agent.stop()
+        # The right CA, the wrong password: the broker refuses the agent's account.
+        text = hall.config_path.read_text().replace(other["ca"], hall.pki["ca"])  # type: ignore[index]
+        hall.config_path.write_text(text)
+        (hall.tmp / "agent-mqtt.secret").write_text("not-the-password\n")
+        hall.start_agent(state="refused")
+    finally:
+        hall.close()
