@@ -12,9 +12,11 @@ program, because the links must share its event loop and store. Its own signal h
 switched off (it would re-raise the signal after serving and kill the process before the
 store is closed); the agent installs its own.
 
-Start order: store, then device links, then the HTTP API. FastAPI and uvicorn take ~2 s to
-import on a small hall box; the links (~0.3 s of imports) are up and storing ratings while
-they load in a worker thread, so devices re-sync quickly after a restart or a crash.
+Start order: store, then device links, then the HTTP API, then the hub sync. FastAPI and
+uvicorn take ~2 s to import on a small hall box; the links (~0.3 s of imports) are up and
+storing ratings while they load in a worker thread, so devices re-sync quickly after a
+restart or a crash. The sync starts last: its batches would compete with those imports for
+the interpreter, and the outbox keeps everything meanwhile.
 """
 
 from __future__ import annotations
@@ -119,8 +121,6 @@ class Agent:
             self._tasks.append(asyncio.create_task(self.service.run_sweeper(), name="sweeper"))
             if self.mqtt is not None:
                 self._tasks.append(asyncio.create_task(self.mqtt.run(), name="mqtt"))
-            if self.sync is not None:
-                self._tasks.append(asyncio.create_task(self.sync.run(), name="hub-sync"))
             api = await asyncio.to_thread(importlib.import_module, "edge_agent.api")
             await asyncio.to_thread(importlib.import_module, "uvicorn")
             app = api.create_app(self.service, sync=self.sync)
@@ -132,6 +132,8 @@ class Agent:
                 server_task.result()  # raises the bind error
                 raise OSError(f"HTTP server did not start on {self.cfg.listen_port}")
             self.port = int(listener.getsockname()[1])
+            if self.sync is not None:  # after the API's imports: a backlog drains faster
+                self._tasks.append(asyncio.create_task(self.sync.run(), name="hub-sync"))
             log_event(
                 log,
                 "agent.started",
