@@ -356,6 +356,7 @@ def create_app(service: HallService | None, *, sync: HubSync | None = None) -> F
             ],
             "quarantined": sorted(link["device_id"] for link in links if link["quarantine"]),
             "hub_sync": await sync.health() if sync is not None else None,
+            "brokers": {name: b.snapshot() for name, b in s.brokers.items()},
         }
 
     @app.get(

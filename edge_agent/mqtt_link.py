@@ -300,6 +300,7 @@ class MqttLinks:
         self._client: paho.Client | None = None
         self._logged: dict[str, int] = {}
         self._secret = self._password()  # at start: a missing file stops the start clearly
+        service.brokers["mqtt"] = self  # /healthz shows the connection's state
         if self._secret is None and cfg.embedded:
             self._secret = secrets.token_hex(16)  # the agent's account on its own broker
         self.broker: Any = None  # edge_agent.embedded_broker.EmbeddedBroker when embedded

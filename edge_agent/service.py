@@ -59,6 +59,7 @@ class HallService:
             offset_min=cfg.utc_offset_min,
         )
         self.links: dict[str, LinkHandle] = {}
+        self.brokers: dict[str, Any] = {}  # name -> snapshot() of a broker connection (mqtt)
         self.api_refused: Counter[str] = Counter()
         self.api_accepted: Counter[str] = Counter()
         self._qr_secret: bytes | None = None

@@ -200,6 +200,11 @@ def test_ratings_presence_and_a_broker_restart(hall: Hall) -> None:
     wait_for(lambda: hall.sql("SELECT online, link FROM devices WHERE device_id = ?", EV1))
     assert hall.sql("SELECT online, link FROM devices WHERE device_id = ?", EV1) == [(1, "mqtt")]
 
+    health = hall.agent.http("GET", "/healthz").json()  # type: ignore[union-attr]
+    assert health["brokers"]["mqtt"]["state"] == "connected"
+    assert {"device_id": EV1, "port": f"mqtt://127.0.0.1:{hall.broker.port}", "state": "open",
+            "quarantine": None} in health["links"]  # fmt: skip
+
     seqs = [peer.press(level=5) for _ in range(5)]
     peer.run_until(lambda: peer.acked == seqs[-1])
     assert [r[0] for r in hall.sql("SELECT seq FROM ratings ORDER BY seq")] == seqs
@@ -331,6 +336,9 @@ def test_a_broker_the_agent_cannot_trust_or_enter(tmp_path: Path) -> None:
         text = hall.config_path.read_text().replace(other["ca"], hall.pki["ca"])  # type: ignore[index]
         hall.config_path.write_text(text)
         (hall.tmp / "agent-mqtt.secret").write_text("not-the-password\n")
-        hall.start_agent(state="refused")
+        agent = hall.start_agent(state="refused")
+        health = agent.http("GET", "/healthz").json()
+        assert health["brokers"]["mqtt"]["state"] == "refused"
+        assert health["brokers"]["mqtt"]["refused"]["mqtt.connect_refused"] >= 1
     finally:
         hall.close()
