@@ -129,6 +129,8 @@ class Client:
         except Exception as e:
             if isinstance(e, EOFError):
                 e = MqttError("mqtt.closed", "the broker closed the connection")
+            elif isinstance(e, ValueError) and self.ssl:  # how MicroPython's tls reports
+                e = MqttError("mqtt.tls", "TLS handshake failed: " + str(e).strip())
             elif not isinstance(e, OSError):
                 e = MqttError("mqtt.protocol", repr(e))
             self.failures += 1
@@ -395,15 +397,41 @@ class Client:
 def tls_context(ca=None):
     """An ssl.SSLContext for a broker: verifies its certificate against ca (a file) if given.
 
-    Without a CA file the link is encrypted but the broker is not authenticated.
+    The CA file may be PEM or DER; PEM is converted here because some MicroPython builds
+    (the unix port's mbedtls among them) parse only DER. Without a CA file the link is
+    encrypted but the broker is not authenticated.
     """
     import ssl
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if ca:
+        with open(ca, "rb") as f:
+            data = f.read()
+        if data.startswith(b"-----BEGIN"):
+            data = pem_to_der(data)
         # verify_mode exists on MicroPython's SSLContext (ssl.py); the stubs lack it.
         ctx.verify_mode = ssl.CERT_REQUIRED  # type: ignore[attr-defined]
-        ctx.load_verify_locations(cafile=ca)
+        ctx.load_verify_locations(cadata=data)
     else:
         ctx.verify_mode = ssl.CERT_NONE  # type: ignore[attr-defined]
     return ctx
+
+
+def pem_to_der(pem):
+    """The DER bytes of the first certificate in a PEM file."""
+    from binascii import a2b_base64
+
+    lines = pem.split(b"\n")
+    body = []
+    inside = False
+    for line in lines:
+        line = line.strip()
+        if line.startswith(b"-----BEGIN"):
+            inside = True
+        elif line.startswith(b"-----END"):
+            break
+        elif inside:
+            body.append(line)
+    if not body:
+        raise MqttError("mqtt.arg", "no certificate in the CA file")
+    return a2b_base64(b"".join(body))

@@ -42,7 +42,8 @@ class MqttError(OSError):
     mqtt.refused (CONNACK return code in ``rc``), mqtt.protocol (the broker broke
     MQTT 3.1.1), mqtt.oversize (a packet above the size limit), mqtt.timeout (a wait
     expired), mqtt.closed (the connection is gone), mqtt.suback (a subscription was
-    refused), mqtt.full (the in-flight window stayed full), mqtt.arg (a bad argument).
+    refused), mqtt.tls (the TLS handshake failed, e.g. the broker's certificate is not
+    signed by the configured CA), mqtt.arg (a bad argument).
     """
 
     def __init__(self, code, detail="", rc=0):

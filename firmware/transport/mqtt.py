@@ -7,18 +7,19 @@ retained, so the agent sees presence with a counter a late will cannot undo. Pac
 to `up` at QoS 1 and come from `down` (subscribed at QoS 1); QoS 1 may redeliver, which
 the session's replay window absorbs. Credentials: user = device id, password =
 topics.broker_password(key). A lost link raises OSError (MqttError) from send/recv; the
-application calls connect() again, and the client paces those calls with its backoff.
+application closes the transport and calls connect() again, and the client paces those
+calls with its own jittered backoff. Unacknowledged packets survive close() and are
+resent on the next connection.
 """
 
 from firmware.net.mqtt import Client, tls_context
+from firmware.transport import Transport
 from protocol.topics import DOWN_TOPIC, STATE_TOPIC, UP_TOPIC, broker_password, topic
 
 KEEPALIVE_S = 60
 
 
-class MqttTransport:
-    """The app's Transport interface (connect, send, recv, close), over MQTT."""
-
+class MqttTransport(Transport):
     def __init__(self, cfg, hall, device_id, key, presence):
         self.up = topic(hall, device_id, UP_TOPIC)
         self.state = topic(hall, device_id, STATE_TOPIC)

@@ -30,6 +30,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from protocol.topics import acl_rules, agent_acl_rules, agent_subscriptions, broker_password
 from tests.mpy import compile_to, tool
@@ -122,13 +123,13 @@ class Agent:
 
     def __init__(self, port: int, **tls: str) -> None:
         self.got: queue.Queue[paho.MQTTMessage] = queue.Queue()
-        self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="agent-h1")
+        self.c = paho.Client(CallbackAPIVersion.VERSION2, client_id="agent-h1")
         self.c.username_pw_set(AGENT_USER, AGENT_PASSWORD)
         if tls:
             self.c.tls_set(ca_certs=tls["ca"])
         self.c.on_connect = self._on_connect
         self.c.on_message = lambda c, u, m: self.got.put(m)
-        self.c.reconnect_delay_set(0.2, 1)
+        self.c.reconnect_delay_set(1, 2)
         self.subscribed = threading.Event()
         self.c.on_subscribe = lambda *a: self.subscribed.set()
         self.c.connect("127.0.0.1", port, keepalive=10)
@@ -311,12 +312,8 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ):
         for src in sorted(ROOT.glob(pattern)):
             compile_to(src, out / src.relative_to(ROOT).with_suffix(".mpy"))
-    init = out / "firmware" / "transport" / "__init__.mpy"
-    if not init.exists():  # the app's transport package (another helper's) may not exist yet
-        empty = out / "empty_init.py"
-        empty.write_text("")
-        compile_to(empty, init)
-    compile_to(HERE / "mp" / "mqtt_device.py", out / "mqtt_device.mpy")
+    for script in ("mqtt_device", "heap"):
+        compile_to(HERE / "mp" / f"{script}.py", out / f"{script}.mpy")
     return out
 
 

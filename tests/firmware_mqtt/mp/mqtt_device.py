@@ -6,7 +6,7 @@ per line. Config comes as JSON in HCP_MQTT_CFG. Commands:
 
     run                 the app loop: connect (retrying; the client paces with backoff),
                         print every received packet, reconnect when the link is lost
-    send TEXT           transport.send(TEXT) (one QoS 1 packet to up)
+    send TEXT           transport.send(TEXT) (one QoS 1 packet to up; TEXT has no spaces)
     pub TOPIC TEXT      the raw client: QoS 1 publish to any topic, wait for the PUBACK
     sub TOPIC           the raw client: subscribe (refusals are errors)
     stats               counters and heap
