@@ -311,6 +311,7 @@ class HubSync:
         self.rng = rng or random.Random()
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
+        self.auth_retry_s = AUTH_RETRY_S
         self.state = "starting"
         self.last_error: str | None = None
         self.backoff_s = 0.0  # the delay the senders are waiting now (0: none)
@@ -481,7 +482,7 @@ class HubSync:
             if self._token is None:
                 self._token = await asyncio.to_thread(self._read_token)
                 if self._token is None:
-                    await self._wait(AUTH_RETRY_S)
+                    await self._wait(self.auth_retry_s)
                     continue
             try:
                 status, answer, headers = await self._post(kind, rows)
@@ -544,7 +545,7 @@ class HubSync:
             if status == 401:
                 self._token = None
                 self._fail("unauthorized", code or "auth.invalid_token", status=status)
-                await self._wait(AUTH_RETRY_S)
+                await self._wait(self.auth_retry_s)
                 continue
             if 400 <= status < 500:
                 self.state, self.last_error = "refused", code or str(status)

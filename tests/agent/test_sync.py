@@ -8,6 +8,7 @@ own database.
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import time
@@ -244,6 +245,35 @@ def test_rejected_item_does_not_block_the_rest(tmp_path: Path) -> None:
     assert health["rejected"] == 2 and health["queued"] == 0
     assert 'hcp_agent_sync_items_total{kind="rating",result="rejected"} 2' in text
     assert "hcp_agent_sync_rejected_held 2" in text
+
+
+@pytest.mark.timeout(120)
+def test_bad_token_stops_sync_until_the_file_is_fixed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with Hub(tmp_path) as hub:
+        good = hub.token
+        hub.token_file.write_text("hcpt_000000000000_" + "A" * 43, encoding="utf-8")
+        thread = AgentThread(agent(tmp_path, hub.hub_config(health_s=0)))
+        assert thread.agent.sync is not None
+        thread.agent.sync.auth_retry_s = 0.3
+        with thread as a:
+            a.db(queue_ratings, "EV-S6", range(1, 11))
+            wait_for(
+                lambda: a.http("GET", "/healthz").json()["hub_sync"]["state"] == "unauthorized"
+            )
+            health = a.http("GET", "/healthz").json()["hub_sync"]
+            assert health["last_error"] == "auth.invalid_token" and health["queued"] == 10
+            hub.token_file.write_text("not a token", encoding="utf-8")
+            wait_for(lambda: a.http("GET", "/healthz").json()["hub_sync"]["state"] == "no_token")
+            hub.token_file.write_text(good + "\n", encoding="utf-8")
+            wait_for(lambda: a.db(pending) == 0)
+        assert hub_ratings(hub, "EV-S6") == list(range(1, 11))
+    # The token never appears in anything the agent logged, nor does the bad one.
+    logged = " ".join(str(r.__dict__) for r in caplog.records)
+    assert "sync.token_malformed" in logged and "auth.invalid_token" in logged
+    assert good not in logged and "A" * 43 not in logged and good[:18] not in logged
 
 
 def _agent_toml(tmp: Path, hub: Hub, **hub_more: Any) -> Path:
