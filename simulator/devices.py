@@ -13,16 +13,20 @@ press). Two implementations:
   replaces the peer when it lands (issue 7); nothing else in the engine changes.
 
 ``PeerHall`` owns the ptys (stable symlinks that agent.toml names) and one pump task that
-steps every peer's link session.
+steps every peer's link session. Like a device's flash, ``<device>.state`` next to the pty
+keeps the boot session and the next rating seq across runs: the agent refuses an old boot
+session and a reused seq (replay window, DESIGN.md "Identity and ordering").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -82,6 +86,8 @@ class PeerDevice:
         self.thanks_until = 0
         self.paused = False
         self.thanks_s = DEFAULT_THANKS_S
+        self.first_seq = peer.next_seq  # ratings before it are not this run's
+        self.on_press: Callable[[PeerDevice], None] | None = None
 
     def _apply_down(self) -> None:
         down = self.peer.down
@@ -129,6 +135,8 @@ class PeerDevice:
 
     async def press(self, level: int, reasons: list[int]) -> PressResult:
         self._apply_down()
+        if self.on_press is not None:
+            self.on_press(self)
         flags = M.FLAG_PAUSED if self.paused else 0
         if self.thanks_for is not None:  # a further press on the thanks screen
             invite: int | None = self.thanks_for
@@ -185,15 +193,49 @@ class PeerHall:
                 "the CPython device peers live in the source tree (tests/agent/peer.py)"
             ) from e
         directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
         self.ptys: dict[str, _Pty] = {}
         self.devices: dict[str, PeerDevice] = {}
         for device_id, key in keys.items():
+            boot, next_seq = self._load_state(device_id)
             pty = _Pty(directory / f"{device_id}.tty")
             self.ptys[device_id] = pty
-            self.devices[device_id] = PeerDevice(
-                DevicePeer(pty.master, key, device_id=device_id, status_every_ms=5000)
+            dev = PeerDevice(
+                DevicePeer(
+                    pty.master,
+                    key,
+                    device_id=device_id,
+                    boot=boot,
+                    next_seq=next_seq,
+                    status_every_ms=5000,
+                )
             )
+            dev.on_press = self._save_state
+            self.devices[device_id] = dev
+            self._save_state(dev, next_seq)
         self._task: asyncio.Task[None] | None = None
+
+    def _state_path(self, device_id: str) -> Path:
+        return self.directory / f"{device_id}.state"
+
+    def _load_state(self, device_id: str) -> tuple[int, int]:
+        """(boot, next_seq) for this start: the saved boot + 1, the saved next seq."""
+        try:
+            data = json.loads(self._state_path(device_id).read_text())
+            return int(data["boot"]) + 1, int(data["next_seq"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 1, 1
+
+    def _save_state(self, dev: PeerDevice, next_seq: int | None = None) -> None:
+        """Before a press is made (like the firmware's seq reservation on flash)."""
+        seq = dev.peer.next_seq + 1 if next_seq is None else next_seq
+        tmp = self._state_path(dev.device_id).with_suffix(".tmp")
+        tmp.write_text(json.dumps({"boot": dev.peer.boot, "next_seq": seq}))
+        tmp.replace(self._state_path(dev.device_id))
+
+    def since_seq(self) -> dict[str, int]:
+        """Per device, the last seq before this run (simulator.accounting)."""
+        return {i: d.first_seq - 1 for i, d in self.devices.items()}
 
     def port(self, device_id: str) -> Path:
         return self.ptys[device_id].path

@@ -109,7 +109,7 @@ OUT = {
         "  被拒：{t} {w} {kind} → {code}：{msg}", "  refused: {t} {w} {kind} → {code}: {msg}"
     ),
     "account_ok": Text(
-        "核对通过：设备致谢的 {n} 条评价都在代理中且绑定正确（计入 {c}，重复 {r}，主动按键 {u}）",
+        "核对通过：设备致谢的 {n} 条评价都在代理中且绑定正确（计入 {c}，重复 {r}，无邀请按键 {u}）",
         "accounting ok: all {n} thanked ratings are in the agent, bound correctly (counted "
         "{c}, repeat {r}, unsolicited {u})",
     ),
@@ -126,7 +126,9 @@ E = {
         "密钥文件 {p} 应为 32…64 个十六进制字符", "the key file {p} must hold 32…64 hex characters"
     ),
     "links": Text(
-        "这些虚拟设备未能连上代理：{d}", "these virtual devices did not link to the agent: {d}"
+        "这些虚拟设备未能连上代理：{d}（agent.toml 是否指向它们的串口？代理日志中有原因）",
+        "these virtual devices did not link to the agent: {d} (does agent.toml name their"
+        " ports? the agent's log says why)",
     ),
     "store": Text("无法读取代理存储 {p}：{e}", "cannot read the agent store {p}: {e}"),
 }
@@ -288,17 +290,18 @@ async def _run_async(state: State, args: argparse.Namespace) -> int | None:
             json.dumps(engine.truth.as_json(), ensure_ascii=False, indent=1), encoding="utf-8"
         )
     if args.store:
-        return _account(state, engine, Path(args.store))
+        since = peers.since_seq() if peers is not None else {}
+        return _account(state, engine, Path(args.store), since)
     return None
 
 
-def _account(state: State, engine: Engine, store: Path) -> int | None:
+def _account(state: State, engine: Engine, store: Path, since: dict[str, int]) -> int | None:
     import sqlite3
 
     from simulator.accounting import account
 
     try:
-        acc = account(engine.truth, store)
+        acc = account(engine.truth, store, since_seq=since)
     except sqlite3.Error as e:
         raise HcpError(E["store"].fill(p=store, e=e)) from e
     if acc.ok:

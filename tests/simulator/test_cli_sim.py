@@ -59,8 +59,9 @@ def test_run_with_peers_drives_the_agent_and_accounts(tmp_path: Path) -> None:
     scenario = tmp_path / "busy.toml"
     scenario.write_text(BUSY_HOUR, encoding="utf-8")
     asyncio.run(hall.start())
-    try:
-        r = hcp(
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return hcp(
             "run",
             "--scenario",
             str(scenario),
@@ -70,15 +71,18 @@ def test_run_with_peers_drives_the_agent_and_accounts(tmp_path: Path) -> None:
             str(hall.device_dir),
             "--speed",
             "max",
-            "--duration",
-            "900",
             "--store",
             str(hall.store_path),
-            "--truth",
-            str(tmp_path / "truth.json"),
+            *extra,
             lang="en",
             timeout=120,
         )
+
+    try:
+        r = run("--duration", "900", "--truth", str(tmp_path / "truth.json"))
+        # A second run: the devices come back with a new boot session and their next seq
+        # (kept in <device>.state, as on flash), or the agent would refuse them.
+        again = run("--duration", "300", "--seed", "99")
     finally:
         asyncio.run(hall.stop())
     assert r.returncode == 0, r.stdout + r.stderr
@@ -86,3 +90,5 @@ def test_run_with_peers_drives_the_agent_and_accounts(tmp_path: Path) -> None:
     assert "(0 refused)" in r.stdout
     assert "accounting ok: all" in r.stdout, r.stdout
     assert (tmp_path / "truth.json").stat().st_size > 1000
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "accounting ok: all" in again.stdout
