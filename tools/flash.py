@@ -350,12 +350,14 @@ class Board:
 
 
 def _first_device_json(profile: dict[str, Any], kind: str, uid: str | None) -> bytes:
+    from tools.provision import serial_transport
+
     doc = {
         "version": 1,
         "factory_id": (uid or secrets.token_hex(6)).upper()[:32],
         "kind": kind,
         "board": profile["id"],
-        "transport": {"kind": "serial", "baud": int(profile.get("uart", {}).get("baud", 115200))},
+        "transport": serial_transport(profile),
     }
     return (json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n").encode()
 

@@ -56,8 +56,11 @@ def micropython() -> str:
 class VirtualCable:
     """Two ptys and a relay: ``board_fd`` is the board's end, ``path`` the host's port."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, board_path: Path | None = None) -> None:
+        """board_path: also give the board's end a path (a device app that opens its serial
+        port by name, as firmware/config.py's transport.port does on the simulator)."""
         self.path = path
+        self.board_path = board_path
         self._stop = threading.Event()
         self.board_master, self.board_fd = os.openpty()
         self.host_master, self.host_slave = os.openpty()
@@ -66,6 +69,10 @@ class VirtualCable:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         path.symlink_to(os.ttyname(self.host_slave))
+        if board_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                board_path.unlink()
+            board_path.symlink_to(os.ttyname(self.board_fd))
         self.thread = threading.Thread(target=self._relay, name="cable", daemon=True)
         self.thread.start()
 
@@ -95,8 +102,10 @@ class VirtualCable:
         """Pull the cable: the port's path disappears and the relay stops."""
         self._stop.set()
         self.thread.join(2)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        for link in (self.path, self.board_path):
+            if link is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    link.unlink()
         for fd in (self.board_master, self.host_master, self.host_slave, self.board_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)

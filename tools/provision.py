@@ -165,6 +165,14 @@ def _guard(fn: Any, /, **kwargs: Any) -> Any:
 # ---------------------------------------------------------------- the bundle
 
 
+def serial_transport(profile: dict[str, Any]) -> dict[str, Any]:
+    """device.json's serial transport for a board (firmware/config.py): the profile's UART
+    id on a board, its path on the simulator."""
+    uart = profile.get("uart", {})
+    port = uart.get("id", uart.get("path", 0))
+    return {"type": "serial", "port": port, "baud": int(uart.get("baud", 115200))}
+
+
 def bundle(store: Store, cfg: AgentConfig, device_id: str) -> dict[str, Any]:
     """{file name: JSON document} of a device's configuration bundle (see the module doc)."""
     from edge_agent import registry
@@ -178,16 +186,15 @@ def bundle(store: Store, cfg: AgentConfig, device_id: str) -> dict[str, Any]:
         raise HcpError(Text(f"没有设备 {device_id}", f"no device {device_id}"))
     board = dev.board or ""
     try:
-        profile = profiles.load(board)
-        baud = int(profile.get("uart", {}).get("baud", 115200))
+        profile: dict[str, Any] = profiles.load(board)
     except (OSError, ValueError):
-        baud = 115200
+        profile = {}
     device_json = {
         "version": BUNDLE_VERSION,
         "factory_id": row["factory_id"],
         "kind": BOARD_KINDS.get(dev.kind or 0, "evaluator"),
         "board": board,
-        "transport": {"kind": "serial", "baud": baud},
+        "transport": serial_transport(profile),
     }
     window = registry.window(store, dev.window_id) if dev.window_id else None
     pos = registry.position(store, dev.window_id) if dev.window_id else None

@@ -59,7 +59,7 @@ def test_provision_binds_and_keeps_the_key_secret(hall_dir: Path, run: Run) -> N
         "factory_id": "F00001",
         "kind": "combined",
         "board": "unix-sim",
-        "transport": {"kind": "serial", "baud": 115200},
+        "transport": {"type": "serial", "port": "sim/serial", "baud": 115200},
     }
     offline = json.loads((bundle / "offline.json").read_text())
     assert offline["staff"] == {"name": "张三", "number": "1001", "title": None}
