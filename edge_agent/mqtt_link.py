@@ -17,6 +17,8 @@ Strategy (docs/protocol.md §9; docs/hall-admin.md, "MQTT devices"):
   protocol.topics.Presence orders them by (boot, conn), so a late will of an older
   connection cannot mark a live device offline (counted as ``presence.stale``). An
   applied offline state closes the device's session (LinkDown, offline in the registry).
+- **Quarantine** (``hcp agent quarantine``) also cuts off a live link within BLOCK_CHECK_S:
+  its session is closed and what it sends is dropped until it is released.
 - **Unknown devices** get a registry row quarantined as ``no_key`` (``hcp agent devices``
   shows them) and their packets are counted as ``quarantined`` and dropped until
   ``hcp agent add-device`` stores a key; at most DEVICES_MAX ids are tracked per run.
@@ -67,6 +69,7 @@ PAYLOAD_MAX = 1280  # protocol.framing.MAX_PACKET: no valid packet is larger
 INBOX_MAX = 256  # queued payloads per device; a flood beyond this is dropped (and counted)
 DEVICES_MAX = 10_000  # device ids tracked per run; a hall has tens to hundreds
 LOG_REPEAT_S = 60.0  # a repeating broker-level warning is logged once a minute
+BLOCK_CHECK_S = 5.0  # an attached device quarantined by an admin is cut off within this
 QOS = 1  # docs/protocol.md §9: QoS 1 both ways, the session deduplicates
 
 
@@ -196,8 +199,17 @@ class MqttDeviceLink(SessionLink):
         self.kind = dev.kind
         self._window_id = dev.window_id
         self.state = "attached"
+        check_at = mono_ms() + int(BLOCK_CHECK_S * 1000)
         while True:
             now = mono_ms()
+            if now >= check_at:  # hcp agent quarantine takes effect on a live link too
+                check_at = now + int(BLOCK_CHECK_S * 1000)
+                dev = await self.db.run(registry.device, self.device_id)
+                if dev is None or dev.quarantine is not None:
+                    if session.is_open():
+                        session.close(now)
+                        await self._handle_events(session)
+                    return
             deadlines = [t for t in (session.next_deadline(), self._retry_at) if t is not None]
             timeout = IDLE_WAKE_S if not deadlines else (min(deadlines) - now) / 1000
             timeout = min(max(timeout, 0.0), IDLE_WAKE_S)

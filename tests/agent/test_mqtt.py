@@ -342,3 +342,20 @@ def test_a_broker_the_agent_cannot_trust_or_enter(tmp_path: Path) -> None:
         assert health["brokers"]["mqtt"]["refused"]["mqtt.connect_refused"] >= 1
     finally:
         hall.close()
+
+
+def test_quarantine_cuts_off_a_live_link(hall: Hall) -> None:
+    agent = hall.start_agent()
+    peer = hall.up()
+    peer.press(level=5)
+    peer.run_until(lambda: peer.acked == 1)
+    link = hall.link(EV1)
+    agent.db(registry.set_quarantine, device_id=EV1, reason="admin", now_ms=now_ms())
+    peer.run_until(lambda: link.snapshot()["state"] == "quarantined", timeout=15)
+    assert hall.sql("SELECT online FROM devices WHERE device_id = ?", EV1) == [(0,)]
+    peer.press(level=1)
+    peer.run_for(1.5)
+    assert peer.acked == 1 and link.refused["quarantined"] > 0  # nothing more is accepted
+    assert hall.sql("SELECT count(*) FROM ratings") == [(1,)]
+    agent.db(registry.set_quarantine, device_id=EV1, reason=None, now_ms=now_ms())
+    peer.run_until(lambda: peer.acked == 2, timeout=30)  # released: it resends and is stored
