@@ -146,6 +146,14 @@ cases = Table(
     Column("invited", Boolean, nullable=True),
     Column("cancelled_at", UTCDateTime, nullable=True),
     Column("first_event_at", UTCDateTime, nullable=False),
+    # The case's first case rating (assess_number 1, not a repeat or unsolicited press), and
+    # its first not given by the default rule: kept by ingest (hub.ingest.service), so
+    # coverage (hub.metrics) and the default-rating job (hub.jobs) read one row per case
+    # instead of probing the ratings. A rating that arrives before its case's events creates
+    # the row (first_event_at is then the rating's time).
+    Column("first_rated_at", UTCDateTime, nullable=True),
+    Column("first_active_rated_at", UTCDateTime, nullable=True),
+    Index("ix_cases_finished_at", "finished_at"),  # metrics: the cases finished in a period
 )
 
 ratings = Table(
@@ -189,7 +197,20 @@ ratings = Table(
         "source IN ('device_press', 'qr_phone', 'default_rule', 'import')", name="source"
     ),
     Index(None, "hall_id", "rated_at"),
-    Index(None, "hall_id", "case_no"),
+    # Metrics (hub.metrics; migration 0002, chosen by tests/bench/bench_hub_metrics.py): a
+    # period's ratings with the counted columns, read from the index alone; a case's case
+    # ratings (exclusion corrections, per-case lookups), replacing 0001's (hall_id, case_no).
+    Index(
+        "ix_ratings_report",
+        "rated_at",
+        "dept_code",
+        "level",
+        "source",
+        "assess_number",
+        "flags",
+        "rater_real_name",
+    ),
+    Index("ix_ratings_case_probe", "hall_id", "case_no", "assess_number", "flags", "source"),
 )
 
 case_events = Table(

@@ -26,7 +26,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.dialects.postgresql import dml as pg_dml
+from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 
 from hub import audit
 from hub.db.schema import (
@@ -48,6 +50,7 @@ from hub.ingest.models import (
     CaseEvent,
     CaseEventKind,
     DeviceHealth,
+    Flag,
     RatingItem,
     Source,
     UserType,
@@ -232,9 +235,70 @@ def ingest_ratings(
     stored = _store(
         connection, ratings, "rating_key", RATING_CONTENT, pending, outcomes, now=now, actor=actor
     )
+    _mark_rated_cases(connection, [p.row for p in pending if p.key in stored])
     if after_store is not None and stored:
         after_store(connection, [p.row for p in pending if p.key in stored], now)
     return _finish(connection, "ingest.ratings", hall_id, outcomes, now=now, actor=actor)
+
+
+# A case rating: the first rating of a case, not a follow-up, repeat or unsolicited press
+# (hub.metrics.queries, counting rules); the bits are FLAG_BITS repeat and unsolicited.
+_NOT_COUNTED_FLAGS = FLAG_BITS[Flag.REPEAT] | FLAG_BITS[Flag.UNSOLICITED]
+
+
+def _mark_rated_cases(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Keep ``cases.first_rated_at`` / ``first_active_rated_at`` (the earliest case rating,
+    and the earliest not from the default rule) for the ratings stored now: one upsert per
+    batch, earliest wins whatever order ratings arrive in. Creates the case row when the
+    rating comes before the case's events."""
+    marks: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if row["case_no"] is None or row["assess_number"] != 1 or row["flags"] & _NOT_COUNTED_FLAGS:
+            continue
+        at = row["rated_at"]
+        key = (row["hall_id"], row["case_no"])
+        mark = marks.get(key)
+        if mark is None:
+            mark = marks[key] = {
+                "hall_id": key[0],
+                "case_no": key[1],
+                "first_event_at": at,
+                "first_rated_at": at,
+                "first_active_rated_at": None,
+            }
+        elif at < mark["first_rated_at"]:
+            mark["first_rated_at"] = mark["first_event_at"] = at
+        if row["source"] != "default_rule":
+            active = mark["first_active_rated_at"]
+            if active is None or at < active:
+                mark["first_active_rated_at"] = at
+    if marks:
+        _upsert_earliest(
+            connection,
+            [marks[k] for k in sorted(marks)],  # key order: no deadlock between batches
+            ("first_rated_at", "first_active_rated_at"),
+        )
+
+
+def _upsert_earliest(
+    connection: Connection, rows: list[dict[str, Any]], columns: Sequence[str]
+) -> None:
+    """Insert case rows; on conflict keep, per column, the earliest non-NULL value (and
+    leave every other column alone)."""
+    postgres = connection.dialect.name == "postgresql"
+    stmt = (pg_dml.insert if postgres else sqlite_dml.insert)(cases)
+    updates: dict[str, Any] = {}
+    for name in columns:
+        current, new = cases.c[name], stmt.excluded[name]
+        # PostgreSQL's LEAST ignores NULLs; SQLite's two-argument min() returns NULL if
+        # either is NULL, so each side falls back to the other first.
+        updates[name] = (
+            func.least(current, new)
+            if postgres
+            else func.min(func.coalesce(current, new), func.coalesce(new, current))
+        )
+    stmt = stmt.on_conflict_do_update(index_elements=["hall_id", "case_no"], set_=updates)
+    connection.execute(stmt, rows)
 
 
 # --- case events ---

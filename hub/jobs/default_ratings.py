@@ -34,13 +34,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, exists, select
+from sqlalchemy import Engine, select
 
-from hub.db.schema import cases, ratings
+from hub.db.schema import cases
 from hub.ingest.models import Source
 from hub.ingest.service import ingest_ratings
 from hub.jobs import leases
-from hub.metrics.queries import NOT_COUNTED_FLAGS
 from hub.policy import Channel, Profile
 from hub.workdays import CalendarError, WorkCalendar
 
@@ -94,13 +93,7 @@ def due_at(finished_at: datetime, *, profile: Profile, calendar: WorkCalendar) -
 
 
 def _unrated_cases(engine: Engine, now: datetime, lookback_days: int = LOOKBACK_DAYS) -> list[Any]:
-    c, r = cases.c, ratings.c
-    rated = exists().where(
-        r.hall_id == c.hall_id,
-        r.case_no == c.case_no,
-        r.assess_number == 1,
-        r.flags.op("&")(NOT_COUNTED_FLAGS) == 0,
-    )
+    c = cases.c
     query = (
         select(
             c.hall_id,
@@ -117,7 +110,8 @@ def _unrated_cases(engine: Engine, now: datetime, lookback_days: int = LOOKBACK_
             c.finished_at >= now - timedelta(days=lookback_days),
             c.finished_at < now,
             c.cancelled_at.is_(None),
-            ~rated,
+            # no case rating, excluded ones included (ingest keeps this mark; hub.metrics)
+            c.first_rated_at.is_(None),
         )
         .order_by(c.hall_id, c.case_no)
     )

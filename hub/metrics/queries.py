@@ -370,31 +370,80 @@ def rating_query(
 
 
 def _case_query(period: Period, dimension: Dimension, scope: dict[str, str] | None) -> Select[Any]:
+    """Cases finished in the period (not cancelled), and how many have a case rating, from
+    the marks ingest keeps on each case (``cases.first_rated_at``, ``first_active_rated_at``):
+    one range scan of ``cases``, no probe into ``ratings``. The marks also count ratings a
+    verification later excluded; ``_excluded_case_fixes`` corrects for those few cases."""
     c = cases.c
     keys = [c[name] for name in GROUP_COLUMNS[dimension]]
-    r = ratings.c
-    not_excluded = ~exists().where(rating_exclusions.c.rating_id == r.id)
-    counted = and_(
-        r.hall_id == c.hall_id,
-        r.case_no == c.case_no,
-        r.assess_number == 1,
-        r.flags.op("&")(NOT_COUNTED_FLAGS) == 0,
-        not_excluded,
-    )
-    rated = exists().where(counted)
-    rated_active = exists().where(counted, r.source != DEFAULT_SOURCE)
     query = select(
         *keys,
         func.count().label("finished"),
-        _count(rated).label("rated"),
-        _count(rated_active).label("rated_active"),
-    ).where(
+        func.count(c.first_rated_at).label("rated"),
+        func.count(c.first_active_rated_at).label("rated_active"),
+    ).where(*_cases_in(period, scope))
+    return query.group_by(*keys) if keys else query
+
+
+def _cases_in(period: Period, scope: dict[str, str] | None) -> list[ColumnElement[bool]]:
+    c = cases.c
+    return [
         c.finished_at >= period.start,
         c.finished_at < period.end,
         c.cancelled_at.is_(None),
         *_scope(c, scope),
+    ]
+
+
+def _excluded_case_fixes(
+    connection: Connection, period: Period, dimension: Dimension, scope: dict[str, str] | None
+) -> list[tuple[tuple[Any, ...], int, int]]:
+    """For the period's cases with an excluded rating (driven from the small exclusions
+    table): the group key and how much the marks overcount rated / rated_active, from an
+    exact probe of the case's ratings that are not excluded."""
+    c, r = cases.c, ratings.c
+    inner = ratings.alias("probe")
+    p = inner.c
+    best = (
+        select(func.min(case((p.source == DEFAULT_SOURCE, 2), else_=1)))
+        .where(
+            p.hall_id == c.hall_id,
+            p.case_no == c.case_no,
+            p.assess_number == 1,
+            p.flags.op("&")(NOT_COUNTED_FLAGS) == 0,
+            ~exists().where(rating_exclusions.c.rating_id == p.id),
+        )
+        .scalar_subquery()
     )
-    return query.group_by(*keys) if keys else query
+    names = GROUP_COLUMNS[dimension]
+    query = (
+        select(
+            c.hall_id.label("case_hall"),
+            c.case_no.label("case_no"),
+            c.first_rated_at,
+            c.first_active_rated_at,
+            best.label("best"),
+            *(c[name].label(f"k_{name}") for name in names),
+        )
+        .select_from(
+            rating_exclusions.join(ratings, r.id == rating_exclusions.c.rating_id).join(
+                cases, and_(c.hall_id == r.hall_id, c.case_no == r.case_no)
+            )
+        )
+        .where(*_cases_in(period, scope))
+    )
+    seen: set[tuple[str, str]] = set()
+    fixes = []
+    for rec in connection.execute(query).mappings():
+        case_id = (rec["case_hall"], rec["case_no"])
+        if case_id in seen:
+            continue
+        seen.add(case_id)
+        over_rated = int(rec["first_rated_at"] is not None and rec["best"] is None)
+        over_active = int(rec["first_active_rated_at"] is not None and rec["best"] != 1)
+        if over_rated or over_active:
+            fixes.append((tuple(rec[f"k_{n}"] for n in names), over_rated, over_active))
+    return fixes
 
 
 def report(
@@ -437,6 +486,10 @@ def report(
             row.cases_finished = int(rec["finished"])
             row.cases_rated = int(rec["rated"])
             row.cases_rated_active = int(rec["rated_active"])
+        for key, over_rated, over_active in _excluded_case_fixes(connection, period, dim, scope):
+            row = rows[key]  # the case is finished in the period: its group has a row
+            row.cases_rated = (row.cases_rated or 0) - over_rated
+            row.cases_rated_active = (row.cases_rated_active or 0) - over_active
         for row in rows.values():
             if row.cases_finished is None:
                 row.cases_finished = row.cases_rated = row.cases_rated_active = 0

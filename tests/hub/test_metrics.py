@@ -290,3 +290,47 @@ def test_period_bounds_are_china_time() -> None:
     assert q.end == datetime(2026, 12, 31, 16, tzinfo=UTC)
     m = parse_period("month", "2026-12")
     assert m.end == datetime(2026, 12, 31, 16, tzinfo=UTC)
+
+
+def test_migration_0002_backfills_the_case_marks(tmp_path: Any) -> None:
+    """Ratings stored before revision 0002 get their marks on cases when it is applied:
+    C1 rated by a press (active), C2 only by a default rating, C3 by a repeat press only (not
+    a case rating), and R1 rated with no case row yet (the row is created)."""
+    from sqlalchemy import select
+
+    from hub.db import migrate
+    from hub.db.engine import make_engine
+    from hub.db.schema import cases, halls
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    migrate.upgrade(engine, "0001")
+    at = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            halls.insert().values(hall_id=HALL, name="h", area_code="330203001", created_at=at)
+        )
+        for case_no in ("C1", "C2", "C3"):
+            connection.execute(
+                cases.insert().values(
+                    hall_id=HALL, case_no=case_no, finished_at=at, first_event_at=at
+                )
+            )
+        for n, (case_no, source, flags) in enumerate(
+            [("C1", "device_press", 0), ("C2", "default_rule", 0), ("C3", "device_press", 1),
+             ("R1", "device_press", 0)]
+        ):  # fmt: skip
+            connection.execute(
+                ratings.insert().values(
+                    rating_key=f"k{n}", source=source, hall_id=HALL, case_no=case_no, level=1,
+                    reasons="", channel="hall_terminal", flags=flags, rated_at=at,
+                    assess_number=1, received_at=at,
+                )
+            )  # fmt: skip
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        marks = {
+            row.case_no: (row.first_rated_at, row.first_active_rated_at)
+            for row in connection.execute(select(cases))
+        }
+    engine.dispose()
+    assert marks == {"C1": (at, at), "C2": (at, None), "C3": (None, None), "R1": (at, at)}
