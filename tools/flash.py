@@ -10,13 +10,13 @@ change, write only the files whose hash differs, and hash each written file agai
 device (``hashlib.sha256``). Every file ends verified, written or not.
 
 What goes where (``<mount>`` is the profile's storage mount: ``/`` on boards, ``/flash`` on
-the simulator): ``firmware/**`` and ``protocol/**`` as ``.mpy`` (``boot.py`` and
-``main.py`` at the top of firmware/ stay source, at ``<mount>/``: MicroPython runs only
-those by name), data files (fonts) as they are, the board profile as
-``<mount>/hcp/board.json``, and the bundle (``device.json``, ``offline.json``, from ``hcp
-provision``) under ``<mount>/hcp/``. A first flash without a bundle writes a
-``device.json`` with a factory id (the MCU's ``machine.unique_id()``, else random) and keeps
-one already on the board, so flashing again never changes a board's identity.
+the simulator), the layout docs/technician.md gives: ``firmware/**`` and ``protocol/**`` as
+``.mpy``, the font as ``fonts/hcp12.bin``, the board profile as ``hcp/board.json``, on a
+board the two-line ``/boot.py`` and ``/main.py`` that start ``firmware.boot`` and
+``firmware.main`` (the unix ROM starts them itself), and the bundle (``device.json``,
+``offline.json``, from ``hcp provision``) under ``<mount>/hcp/``. A first flash without a
+bundle writes a ``device.json`` with a factory id (the MCU's ``machine.unique_id()``, else
+random) and keeps one already on the board, so flashing again never changes its identity.
 
 Errors are for the technician at the bench: no device at the port, the wrong board, a raw
 REPL that stays refused (retried, then how to recover with the safe-boot button), a full
@@ -44,8 +44,7 @@ from tools.i18n import Text
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("firmware", "protocol")
-AS_SOURCE = ("boot.py", "main.py")  # at the top of firmware/: run by name, not imported
-SKIP = ("README.md",)
+SKIP = ("unix_rom.py",)  # the simulator's ROM, not firmware
 ARCH = {"esp32s3": "xtensawin", "esp32": "xtensawin", "rp2040": "armv6m", "unix": "x64"}
 PLATFORM = {"esp32": "esp32", "rp2": "rp2", "unix": "linux"}  # profile port -> sys.platform
 CHUNK = 4096  # bytes per raw-REPL write: fits the smallest port input buffers (repr grows it ~2x)
@@ -176,8 +175,18 @@ def _compile(rel: str, source: bytes, arch: str | None, tmp: Path) -> bytes:
     return _COMPILED[key]
 
 
+BOOT_PY = (
+    "try:\n    from firmware import boot\n    boot.check()\n"
+    "except Exception as e:\n    print('boot.py:', e)\n"
+)
+MAIN_PY = (
+    "from firmware import main\nif main.run() == 'reboot':\n"
+    "    import machine\n    machine.reset()\n"
+)
+
+
 def build(profile: dict[str, Any], mount: str) -> list[Item]:
-    """Every firmware/protocol file as the board loads it (mpy-cross runs in parallel)."""
+    """Every file of the board's flash, as the board loads it (mpy-cross runs in parallel)."""
     from concurrent.futures import ThreadPoolExecutor
 
     arch = ARCH.get(profile["mcu"])
@@ -188,14 +197,10 @@ def build(profile: dict[str, Any], mount: str) -> list[Item]:
             if not src.is_file() or "__pycache__" in src.parts or src.name in SKIP:
                 continue
             rel = src.relative_to(ROOT).as_posix()
-            data = src.read_bytes()
-            top = src.parent == ROOT / "firmware" and src.name in AS_SOURCE
-            if src.suffix == ".py" and top:
-                plan.append((f"{base}/{src.name}", "", data))
-            elif src.suffix == ".py":
-                plan.append((f"{base}/{rel[:-3]}.mpy", rel, data))
-            else:
-                plan.append((f"{base}/{rel}", "", data))
+            if src.suffix == ".py":
+                plan.append((f"{base}/{rel[:-3]}.mpy", rel, src.read_bytes()))
+            elif src.parent.name == "fonts" and src.suffix == ".bin":
+                plan.append((f"{base}/fonts/{src.name}", "", src.read_bytes()))
     with (
         tempfile.TemporaryDirectory(prefix="hcp-flash-") as tmp,
         ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2)) as pool,
@@ -207,6 +212,11 @@ def build(profile: dict[str, Any], mount: str) -> list[Item]:
     items.append(
         Item(f"{base}/hcp/board.json", json.dumps(profile, sort_keys=True).encode() + b"\n")
     )
+    if profile["port"] != "unix":  # the unix ROM starts firmware.main itself
+        items += [
+            Item(f"{base}/boot.py", BOOT_PY.encode()),
+            Item(f"{base}/main.py", MAIN_PY.encode()),
+        ]
     return items
 
 
