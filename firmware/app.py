@@ -96,6 +96,11 @@ class App:
     def _make_transport(self, key):
         t = self.device["transport"]
         if t["type"] == "mqtt":
+            if self.identity is None:
+                from firmware.config import ConfigError
+
+                # docs/protocol.md §10: a provisioning link is one the operator opens.
+                raise ConfigError("/hcp/device.json: provisioning needs a serial transport")
             from firmware.transport.mqtt import MqttTransport  # lazily: serial never loads it
 
             return MqttTransport(t, self.identity["hall"], self.device_id, key, self._presence)

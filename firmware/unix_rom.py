@@ -37,11 +37,13 @@ def main():
     if not image:
         print("usage: micropython unix_rom.py <flash image>")
         sys.exit(2)
+    import firmware.storage.blockdev as bd
     from firmware.storage.blockdev import FileBlockDev
     from firmware.storage.mount import mount_lfs
 
     size = int(os.getenv("HCP_FLASH_SIZE") or SIZE)
-    mount_lfs(FileBlockDev(image, BLOCK, size // BLOCK), MOUNT, 32, 256, 32)
+    bd.MOUNTED = FileBlockDev(image, BLOCK, size // BLOCK)  # its wear counters: control "state"
+    mount_lfs(bd.MOUNTED, MOUNT, 32, 256, 32)
     sys.path.insert(0, MOUNT + "/lib")
     sys.path.insert(0, MOUNT)
     if _exists(MOUNT + "/boot.py"):

@@ -15,6 +15,7 @@ import binascii
 import gc
 import json
 import os
+import sys
 import time
 
 CONTROL_HOST = "127.0.0.1"
@@ -158,6 +159,11 @@ class UnixHardware:
             out["led"] = self.led_on
             out["buzzer"] = self.buzzing()
             out["buzzes"] = self.buzzes
+            bd = sys.modules.get("firmware.storage.blockdev")
+            dev = getattr(bd, "MOUNTED", None) if bd is not None else None
+            if dev is not None:  # flash wear so far (benchmarks)
+                out["flash_programmed"] = dev.programmed
+                out["flash_erased"] = dev.erased
             return out
         if cmd == "frame":
             if self.frame is None:

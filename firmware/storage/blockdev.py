@@ -22,6 +22,8 @@ IOCTL_BLOCK_COUNT = 4
 IOCTL_BLOCK_SIZE = 5
 IOCTL_BLOCK_ERASE = 6
 
+MOUNTED = None  # the unix ROM's flash (firmware/unix_rom.py), for its wear counters
+
 
 class FileBlockDev:
     """block_count blocks of block_size bytes in the file at path (created if missing).
