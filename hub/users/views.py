@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +20,10 @@ from hub.users.roles import LOGIN_ROLES, Role
 from hub.users.service import Principal, UserError
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
+
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: a 422 at the edge
+USERNAME = r"^[a-z][a-z0-9_.-]{1,31}$"  # hub.users.service.USERNAME_RE
+DEPT_CODE = r"^[0-9A-Z]{18}$"
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse, "description": d}
@@ -38,8 +42,8 @@ class Strict(BaseModel):
 
 
 class LoginRequest(Strict):
-    username: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    password: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    username: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=NO_NUL)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=256, pattern=NO_NUL)]
 
 
 class LoginResponse(BaseModel):
@@ -56,12 +60,12 @@ class Me(BaseModel):
 
 
 class NewUser(Strict):
-    username: Annotated[StrictStr, Field(min_length=2, max_length=32)]
-    display_name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    username: Annotated[StrictStr, Field(pattern=USERNAME)]
+    display_name: Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=NO_NUL)]
     role: Annotated[str, Field(json_schema_extra={"enum": [r.value for r in LOGIN_ROLES]})]
-    password: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=256, pattern=NO_NUL)]
     departments: Annotated[
-        list[Annotated[StrictStr, Field(max_length=18)]], Field(max_length=50)
+        list[Annotated[StrictStr, Field(pattern=DEPT_CODE)]], Field(max_length=50)
     ] = []
 
 
@@ -200,7 +204,9 @@ async def add_user(
     responses={k: ERRORS[k] for k in (401, 403, 404, 409)},
 )
 async def disable_user(
-    who: Annotated[Principal, Depends(require(Role.ADMIN))], request: Request, username: str
+    who: Annotated[Principal, Depends(require(Role.ADMIN))],
+    request: Request,
+    username: Annotated[str, Path(pattern=USERNAME)],
 ) -> None:
     if username == who.username:
         raise ApiError(

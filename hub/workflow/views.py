@@ -39,7 +39,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
-Text = Annotated[StrictStr, Field(min_length=1, max_length=service.TEXT_MAX)]
+# PostgreSQL text cannot hold NUL: refuse it at the edge (422), like every other bad value.
+NO_NUL = r"^[^\x00]*$"
+DEPT_CODE = r"^[0-9A-Z]{18}$"
+USERNAME = r"^[a-z][a-z0-9_.-]{1,31}$"
+Text = Annotated[StrictStr, Field(min_length=1, max_length=service.TEXT_MAX, pattern=NO_NUL)]
 
 
 class Strict(BaseModel):
@@ -54,19 +58,19 @@ class ActionRequest(Strict):
     reason: Text | None = None
     evidence: (
         Annotated[
-            list[Annotated[StrictStr, Field(min_length=1, max_length=500)]],
+            list[Annotated[StrictStr, Field(min_length=1, max_length=500, pattern=NO_NUL)]],
             Field(max_length=service.EVIDENCE_MAX),
         ]
         | None
     ) = None
-    approved_by: Annotated[StrictStr, Field(min_length=1, max_length=32)] | None = None
+    approved_by: Annotated[StrictStr, Field(pattern=USERNAME)] | None = None
     mode: Literal["immediate", "ledger", "explanation"] | None = None
     new_due_date: Annotated[StrictStr, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
     appellant: Text | None = None
     outcome: Literal["mistaken", "malicious"] | None = None
     report: Text | None = None
-    channel: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
-    dept_code: Annotated[StrictStr, Field(min_length=18, max_length=18)] | None = None
+    channel: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=NO_NUL)] | None = None
+    dept_code: Annotated[StrictStr, Field(pattern=DEPT_CODE)] | None = None
 
 
 class Deadlines(BaseModel):
@@ -167,7 +171,7 @@ class SampleRequest(Strict):
     period_from: AwareDatetime
     period_to: AwareDatetime
     percent: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
-    seed: Annotated[StrictStr, Field(min_length=1, max_length=40)] | None = None
+    seed: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.:-]{1,40}$")] | None = None
 
 
 class Sample(BaseModel):
@@ -292,8 +296,8 @@ async def list_orders(
     who: User,
     request: Request,
     state: State | None = None,
-    dept_code: Annotated[str | None, Query(max_length=18)] = None,
-    hall_id: Annotated[str | None, Query(max_length=32)] = None,
+    dept_code: Annotated[str | None, Query(pattern=DEPT_CODE)] = None,
+    hall_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$")] = None,
     anonymous: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=service.PAGE_MAX)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,

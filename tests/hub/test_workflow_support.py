@@ -110,3 +110,6 @@ def order_for(engine: Engine, case_no: str) -> Any:
 def count_orders(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(work_orders)).scalar_one())
+
+
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 CST, an ordinary working day
