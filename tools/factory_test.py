@@ -48,11 +48,16 @@ PROMPT = {
         "press each button in turn, left to right: " + ", ".join(LEVELS),
     ),
     DISPLAY: Text(
-        "屏幕应显示测试图案（边框、棋盘格和“好差评”字样）。看到了吗？",
-        "the screen should show the test pattern (frame, checkerboard, “好差评”). Do you see it?",
+        "屏幕应显示测试图案：边框、左上棋盘格、右上竖条、两条对角线和中间的文字，"
+        "无坏点、无缺行缺列、文字从左到右可读。是这样吗？",
+        "the screen should show the test pattern: a border, a checkerboard top left, "
+        "stripes top right, two diagonals and a text label, no dead pixels, no missing rows "
+        "or columns, the text reading left to right. Is it so?",
     ),
-    LED: Text("指示灯应闪烁三次。看到了吗？", "the LED should blink three times. Did it?"),
-    BUZZER: Text("蜂鸣器应响两声。听到了吗？", "the buzzer should sound twice. Did it?"),
+    LED: Text(
+        "指示灯应亮起约半秒。看到了吗？", "the LED should light for about half a second. Did it?"
+    ),
+    BUZZER: Text("蜂鸣器应短响一声。听到了吗？", "the buzzer should beep once. Did it?"),
 }
 ASK = {DISPLAY, LED, BUZZER}  # items a person confirms
 
@@ -93,6 +98,8 @@ def _ask(state: State, question: str) -> bool:
         sys.stdout.write(f"  {question} {state.text(T['yn'])}")
         sys.stdout.flush()
         line = sys.stdin.readline()
+        if not sys.stdin.isatty():
+            sys.stdout.write(line if line.endswith("\n") else line + "\n")  # show the answer
         if not line:
             return False  # no one to answer: not confirmed
         answer = line.strip().lower()
@@ -123,7 +130,7 @@ def run_test(
     mode: int,
     device_id: str | None,
     committed: int,
-    items: list[int],
+    items: list[int] | None,
     timeout_s: float,
 ) -> dict[str, Any]:
     """Run the selftest; returns the report (not saved)."""
@@ -146,6 +153,9 @@ def run_test(
             ),
             flush=True,
         )
+        if items is None:  # a QR display unit has no rating buttons
+            skip = BUTTONS if hello.kind == M.KIND_QR else None
+            items = [i for i in ORDER if i != skip]
         for n, item in enumerate(items, 1):
             name = state.text(ITEM_NAMES[item])
             print(f"[{n}/{len(items)}] {name}", flush=True)
@@ -227,7 +237,7 @@ def _run(state: State, args: argparse.Namespace) -> int | None:
         mode=mode,
         device_id=args.device,
         committed=committed,
-        items=args.items or list(ORDER),
+        items=args.items or None,
         timeout_s=args.timeout,
     )
     text = render(state, report)
