@@ -8,6 +8,9 @@
     hcp hub openapi      [--output FILE]
     hcp hub report       --period 2026-Q1 [--by department] [--dept CODE] [--hall ID] [--csv]
     hcp hub default-ratings --policy PROFILE [--holiday-table FILE …]
+    hcp hub add-user     USERNAME --name NAME --role ROLE [--dept CODE …] [--password-stdin]
+    hcp hub set-password USERNAME [--password-stdin]
+    hcp hub disable-user USERNAME
 
 One registered command, ``hub``, with its own sub-commands (the registry in tools/cli.py is
 flat). The database is ``--database-url``, else $HCP_HUB_DATABASE_URL, else the embedded
@@ -126,6 +129,34 @@ T = {
         "另一个中心平台进程正在执行默认评价任务；本次未执行",
         "another hub process holds the default-rating job; nothing done",
     ),
+    "serve_policy": Text(
+        "差评工单所用的辖区配置（默认 ningbo）",
+        "jurisdiction profile of the 差评 work orders (default ningbo)",
+    ),
+    "add_user": Text("添加一个中心平台用户", "add a hub user"),
+    "set_password": Text("设置用户密码（结束其全部会话）", "set a user's password (ends sessions)"),
+    "disable_user": Text("停用一个用户（结束其全部会话）", "disable a user (ends sessions)"),
+    "username": Text("用户名（小写字母开头，2–32 位）", "username (2-32, starts with a-z)"),
+    "display_name": Text("姓名", "display name"),
+    "role": Text(
+        "角色：admin 管理员、dept_handler 责任部门经办人、hotline_verifier 12345 热线核实、"
+        "auditor 审计（只读）",
+        "role: admin, dept_handler, hotline_verifier, auditor (read-only)",
+    ),
+    "user_dept": Text(
+        "经办人负责的部门（18 位统一社会信用代码，可多次给出）",
+        "a department the handler acts for (18-character credit code; repeatable)",
+    ),
+    "password_stdin": Text(
+        "从标准输入读取密码（第一行），不在终端询问",
+        "read the password from stdin (first line) instead of asking",
+    ),
+    "password_prompt": Text("新密码：", "New password: "),
+    "password_again": Text("再输入一次：", "Again: "),
+    "password_mismatch": Text("两次输入的密码不一致", "the passwords do not match"),
+    "user_added": Text("已添加用户 {u}（{role}）", "user {u} added ({role})"),
+    "password_set": Text("已设置 {u} 的密码，其会话已结束", "password of {u} set; sessions ended"),
+    "user_disabled": Text("已停用用户 {u}，其会话已结束", "user {u} disabled; sessions ended"),
     # messages
     "migrated": Text("数据库已迁移：{before} → {after}", "database migrated: {before} → {after}"),
     "up_to_date": Text("数据库已是最新版本（{rev}）", "database is up to date ({rev})"),
@@ -200,6 +231,27 @@ def _arguments(parser: HcpParser) -> None:
         "--holiday-table", action="append", default=[], metavar="FILE",
         help=serve.tr(T["holiday_table"]),
     )  # fmt: skip
+    serve.add_argument(
+        "--policy", default="ningbo", metavar="PROFILE", help=serve.tr(T["serve_policy"])
+    )
+
+    add_user = _sub(parser, sub, "add-user", "add_user")
+    add_user.add_argument("username", metavar="USERNAME", help=add_user.tr(T["username"]))
+    add_user.add_argument("--name", required=True, help=add_user.tr(T["display_name"]))
+    add_user.add_argument("--role", required=True, help=add_user.tr(T["role"]))
+    add_user.add_argument(
+        "--dept", action="append", default=[], metavar="CODE", help=add_user.tr(T["user_dept"])
+    )
+    add_user.add_argument(
+        "--password-stdin", action="store_true", help=add_user.tr(T["password_stdin"])
+    )
+    set_pw = _sub(parser, sub, "set-password", "set_password")
+    set_pw.add_argument("username", metavar="USERNAME", help=set_pw.tr(T["username"]))
+    set_pw.add_argument(
+        "--password-stdin", action="store_true", help=set_pw.tr(T["password_stdin"])
+    )
+    disable = _sub(parser, sub, "disable-user", "disable_user")
+    disable.add_argument("username", metavar="USERNAME", help=disable.tr(T["username"]))
 
     add_hall = _sub(parser, sub, "add-hall", "add_hall")
     add_hall.add_argument("hall_id", metavar="HALL_ID", help=add_hall.tr(T["hall_id"]))
@@ -324,7 +376,10 @@ def _serve(state: State, args: argparse.Namespace) -> None:
     if args.hall_rate is not None:
         options["hall_rate_per_s"] = args.hall_rate
     settings = HubSettings(database_url=_url(args), **options)
-    app = create_app(settings, engine=engine)
+    from hub.workflow.service import WorkflowConfig
+
+    workflow = WorkflowConfig(*_policy(args.policy, args.holiday_table))
+    app = create_app(settings, engine=engine, workflow=workflow)
     if args.default_ratings:
         from hub.jobs.default_ratings import Scheduler
 
@@ -478,7 +533,64 @@ def _default_ratings(state: State, args: argparse.Namespace) -> None:
     print(state.text(T["job_done"], **counts))
 
 
+def _password(state: State, args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(state.text(T["password_prompt"]))
+    if getpass.getpass(state.text(T["password_again"])) != first:
+        raise HcpError(T["password_mismatch"])
+    return first
+
+
+def _user_admin(state: State, args: argparse.Namespace, fn: Callable[..., Any]) -> None:
+    from hub.users.service import UserError
+
+    try:
+        _admin(state, args, fn)
+    except UserError as e:
+        raise HcpError(Text(e.message.zh, e.message.en)) from e
+
+
+def _add_user(state: State, args: argparse.Namespace) -> None:
+    from hub.users.service import add_user
+
+    password = _password(state, args)
+    _user_admin(
+        state,
+        args,
+        lambda **kw: add_user(
+            username=args.username,
+            display_name=args.name,
+            role=args.role,
+            password=password,
+            dept_codes=args.dept,
+            **kw,
+        ),
+    )
+    print(state.text(T["user_added"], u=args.username, role=args.role))
+
+
+def _set_password(state: State, args: argparse.Namespace) -> None:
+    from hub.users.service import set_password
+
+    password = _password(state, args)
+    _user_admin(
+        state, args, lambda **kw: set_password(username=args.username, password=password, **kw)
+    )
+    print(state.text(T["password_set"], u=args.username))
+
+
+def _disable_user(state: State, args: argparse.Namespace) -> None:
+    from hub.users.service import disable_user
+
+    _user_admin(state, args, lambda **kw: disable_user(username=args.username, **kw))
+    print(state.text(T["user_disabled"], u=args.username))
+
+
 HANDLERS: dict[str, Callable[[State, argparse.Namespace], None]] = {
+    "add-user": _add_user,
+    "set-password": _set_password,
+    "disable-user": _disable_user,
     "migrate": _migrate,
     "serve": _serve,
     "add-hall": _add_hall,
