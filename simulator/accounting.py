@@ -97,8 +97,8 @@ def _account(truth: GroundTruth, db: sqlite3.Connection, since: dict[str, int]) 
             acc.problems.append(f"{who}: bound to case {row['case_no']}, expected {p.expect_case}")
         if row["window_id"] != p.window_id:
             acc.problems.append(f"{who}: window {row['window_id']}, expected {p.window_id}")
-        if row["staff_id"] != p.staff_id:
-            acc.problems.append(f"{who}: staff {row['staff_id']}, expected {p.staff_id}")
+        if row["staff_id"] != p.expect_staff:
+            acc.problems.append(f"{who}: staff {row['staff_id']}, expected {p.expect_staff}")
 
     for case in truth.cases.values():
         counted = db.execute(

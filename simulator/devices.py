@@ -6,9 +6,10 @@ press). Two implementations:
 
 - ``PeerDevice``: a CPython device peer (tests/agent/peer.py, the protocol session of the
   device role) on a real pty that the agent opens as its serial port. It plays the device
-  application's rating rules itself: the first press in an open invite is sent with the
-  invite, further presses during the thanks screen are flagged repeat, a press with no invite
-  on screen is flagged unsolicited (docs/protocol.md, RATING flags).
+  application's rating rules itself (firmware/ui/machine.py): the first press in an open
+  invite is sent with the invite; further presses until that invite's deadline are flagged
+  repeat and name it; a press with no invite is flagged unsolicited (docs/protocol.md,
+  RATING flags).
 - the real firmware under the MicroPython unix port, driven through its control channel,
   replaces the peer when it lands (issue 7); nothing else in the engine changes.
 
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from tests.agent.peer import DevicePeer
 
 PUMP_S = 0.005  # how often the pump steps the peers' sessions (timers, resends, reads)
-DEFAULT_THANKS_S = 3  # policy.thanks_s until the agent's CONFIG says otherwise
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ class VirtualDevice(Protocol):
         ...
 
     async def wait_idle(self, timeout: float) -> bool:
-        """True once the device shows no invite and no thanks screen."""
+        """True once a press would be unsolicited: no invite open, none answered whose
+        deadline is still running."""
         ...
 
     async def press(self, level: int, reasons: list[int]) -> PressResult: ...
@@ -82,10 +83,9 @@ class PeerDevice:
         self._seen = 0  # down messages already applied
         self.invite: int | None = None  # the invite on screen
         self.invite_until = 0  # mono ms
-        self.thanks_for: int | None = None  # invite whose thanks screen shows
-        self.thanks_until = 0
+        self.answered: int | None = None  # invite already rated: presses are repeats of it
+        self.answered_until = 0  # its deadline (mono ms)
         self.paused = False
-        self.thanks_s = DEFAULT_THANKS_S
         self.first_seq = peer.next_seq  # ratings before it are not this run's
         self.on_press: Callable[[PeerDevice], None] | None = None
 
@@ -98,20 +98,17 @@ class PeerDevice:
             if m.type == M.INVITE:
                 self.invite = int(getattr(m, "invite"))  # noqa: B009 (Message fields are dynamic)
                 self.invite_until = now + int(getattr(m, "timeout_s")) * 1000  # noqa: B009
-                self.thanks_for = None
+                self.answered = None
             elif m.type == M.CANCEL and getattr(m, "invite") == self.invite:  # noqa: B009
                 self.invite = None
             elif m.type == M.PAUSE:
                 self.paused = True
             elif m.type == M.RESUME:
                 self.paused = False
-            elif m.type == M.CONFIG:
-                policy = getattr(m, "policy")  # noqa: B009
-                self.thanks_s = int(policy.get("thanks_s", DEFAULT_THANKS_S))
         if self.invite is not None and now >= self.invite_until:
             self.invite = None
-        if self.thanks_for is not None and now >= self.thanks_until:
-            self.thanks_for = None
+        if self.answered is not None and now >= self.answered_until:
+            self.answered = None
 
     async def wait_invite(self, invite_id: int, timeout: float) -> bool:
         end = time.monotonic() + timeout
@@ -127,7 +124,7 @@ class PeerDevice:
         end = time.monotonic() + timeout
         while True:
             self._apply_down()
-            if self.invite is None and self.thanks_for is None:
+            if self.invite is None and self.answered is None:
                 return True
             if time.monotonic() > end:
                 return False
@@ -138,14 +135,14 @@ class PeerDevice:
         if self.on_press is not None:
             self.on_press(self)
         flags = M.FLAG_PAUSED if self.paused else 0
-        if self.thanks_for is not None:  # a further press on the thanks screen
-            invite: int | None = self.thanks_for
-            flags |= M.FLAG_REPEAT
-        elif self.invite is not None:
-            invite = self.invite
+        if self.invite is not None:
+            invite: int | None = self.invite
             self.invite = None
-            self.thanks_for = invite
-            self.thanks_until = _mono_ms() + self.thanks_s * 1000
+            self.answered = invite
+            self.answered_until = self.invite_until
+        elif self.answered is not None:  # only the first press counts
+            invite = self.answered
+            flags |= M.FLAG_REPEAT
         else:
             invite = None
             flags |= M.FLAG_UNSOLICITED

@@ -15,9 +15,13 @@ device stored (device, seq, invite, flags, thanked) and what it must become in t
 forgot to invite; refused API calls. simulator.accounting checks the agent's store against it.
 
 Ordering guards (so an outcome does not depend on machine load): a citizen presses only once
-the device shows the case's invite; a staff self-press waits until the device is idle; and a
-lane finishes its next case only after the agent acknowledged the window's earlier presses
-(at high speed factors a press and the next case's invite are milliseconds apart).
+the device shows the case's invite; and a lane finishes its next case only after the agent
+acknowledged the window's earlier presses (at high speed factors a press and the next case's
+invite are milliseconds apart). A staff self-press waits up to SELF_IDLE_WAIT_S (wall) for
+the device to be idle: a device treats presses as repeats of the last rated invite until
+that invite's deadline (``policy.invite_s`` of wall time), which at a high speed factor can
+be a simulated hour; after the wait the press is made anyway, and the ground truth expects
+what the device made of it (a repeat of that invite's case).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from simulator.plan import PlanEvent
 from simulator.scenario import Scenario
 
 INVITE_WAIT_S = 10.0  # the INVITE reaches a linked device in milliseconds; 10 s is a fault
-IDLE_WAIT_S = 65.0  # thanks screen (≤ 60 s by policy) plus a margin
+SELF_IDLE_WAIT_S = 5.0  # a self-press waits this long for the last invite's deadline
 ACK_WAIT_S = 15.0  # the agent commits a press in milliseconds; a busy store waits up to 5 s
 HTTP_TIMEOUT_S = 10.0
 TAG_MAX = 16
@@ -93,6 +97,7 @@ class PressTruth:
     thanked: bool = False
     expect: str | None = None  # counted | repeat | unsolicited (what the agent must record)
     expect_case: str | None = None
+    expect_staff: str | None = None  # the staff account the agent binds it to
     note: str | None = None  # why the press was not made or not as planned
 
 
@@ -176,6 +181,7 @@ class Engine:
         self.window_device: dict[str, VirtualDevice] = {}
         self.kinds: Counter[str] = Counter()
         self.api_calls = 0
+        self.invite_case: dict[int, CaseTruth] = {}
         self.lag_s: list[float] = []  # wall seconds each event started after its time
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
@@ -367,6 +373,7 @@ class Engine:
         if answer is not None and case is not None:
             case.finished = True
             case.invite_id = int(answer["invite_id"])
+            self.invite_case[case.invite_id] = case
 
     async def _press(self, e: PlanEvent) -> None:
         d = e.data
@@ -393,12 +400,16 @@ class Engine:
                 p.note = "no_invite"  # the finish was refused: the device shows nothing
             elif not await dev.wait_invite(case.invite_id, INVITE_WAIT_S):
                 p.note = "invite_not_shown"
-        elif p.role == "self" and not await dev.wait_idle(IDLE_WAIT_S):
-            p.note = "device_busy"
+        elif p.role == "self":
+            await dev.wait_idle(SELF_IDLE_WAIT_S)
         result = await dev.press(p.level, p.reasons)
         p.device_id, p.seq, p.invite_id = result.device_id, result.seq, result.invite_id
         p.flags, p.thanked = result.flags, result.thanked
-        p.expect, p.expect_case = expected_binding(result.flags, result.invite_id, case)
+        bound = self.invite_case.get(result.invite_id) if result.invite_id is not None else None
+        p.expect, p.expect_case = expected_binding(result.flags, result.invite_id, bound)
+        p.expect_staff = bound.staff_id if bound is not None else None
+        if p.expect == "counted" and (bound is None or bound is not case):
+            p.note = "counted_for_another_case"
 
 
 def expected_binding(

@@ -15,8 +15,10 @@ Where an event is placed so its outcome is certain:
 - a forgotten invite (DOMAIN.md: staff not inviting) finishes the case only after the
   citizen has left, before the next case is opened or the window paused; nobody presses;
 - a self-rating (工作人员自我评价) is moved to the next moment the window's evaluator has
-  no open invite (the last invite was rated and its thanks screen is over, no break), so the
-  device sends it as unsolicited; if no such moment comes before the shift ends, it is dropped.
+  no open invite (the last invite was rated, no break), so the device never counts it for
+  a case; if no such moment comes before the shift ends, it is dropped. The device sends it
+  unsolicited, or as a repeat of the last rated invite while that invite's deadline runs
+  (simulator.engine waits a little for it).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 from simulator.scenario import BAD_LEVELS, Distribution, Scenario, Shift, Window
 
 SELF_MARGIN_S = 2.0  # a self-press keeps this far from the next invite (ordering on the wire)
-THANKS_GUARD_S = 4.0  # after a citizen's last press: the device's thanks screen (3 s) is over
+THANKS_GUARD_S = 4.0  # after a citizen's last press, before a self-press (its thanks screen)
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
 

@@ -10,7 +10,9 @@ Measured in one run:
 - engine alone (the baseline): the plan executed as fast as possible against an in-process
   HTTP transport that answers at once, no devices: the engine's own cost per event;
 - with the real agent: ``hcp agent run`` as a subprocess with 12 CPython device peers on
-  ptys, as fast as possible, then the accounting of every press against the agent's store;
+  ptys, as fast as possible, then the accounting of every press against the agent's store
+  (policy.invite_s = 2: a staff self-press waits for the last invite's deadline so that the
+  device sends it unsolicited; with 60 s the run would mostly wait);
 - paced: the real agent again at speed 600 (one wall second = ten simulated minutes) for
   the first simulated half hour: how late events start against the simulated clock.
 """
@@ -40,6 +42,7 @@ from tests.simulator.hall import AgentHall
 DEFAULT = Path(__file__).resolve().parents[2] / "simulator" / "scenarios" / "default.toml"
 PACED_SPEED = 600.0
 PACED_SIM_S = 1800.0
+INVITE_S = 2  # the agent's invite window (wall s): self-presses wait for it (simulator.engine)
 
 
 def bench_plan(sc: Scenario) -> tuple[int, float]:
@@ -81,7 +84,7 @@ async def bench_agent(
     sc: Scenario, duration: float | None, speed: float | None
 ) -> tuple[RunReport, Engine, Any]:
     with tempfile.TemporaryDirectory(prefix="hcp-bench-sim-") as tmp:
-        hall = AgentHall(Path(tmp), sc)
+        hall = AgentHall(Path(tmp), sc, invite_s=INVITE_S)
         await hall.start()
         try:
             engine = Engine(

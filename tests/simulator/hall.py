@@ -40,7 +40,13 @@ def free_port() -> int:
 
 class AgentHall:
     def __init__(
-        self, root: Path, scenario: Scenario, *, thanks_s: int = 1, peers: bool = True
+        self,
+        root: Path,
+        scenario: Scenario,
+        *,
+        thanks_s: int = 1,
+        invite_s: int = 60,
+        peers: bool = True,
     ) -> None:
         """peers=False: no devices here; their keys go to root/devices/<id>.key and the
         agent waits for ports root/devices/<id>.tty (``hcp sim run --peers`` makes them)."""
@@ -69,7 +75,7 @@ heartbeat_s = 5
 log_level = "warning"
 
 [policy]
-invite_s = 60
+invite_s = {invite_s}
 thanks_s = {thanks_s}
 qr_base_url = "https://hub.example.gov.cn/r"
 {serial}""",

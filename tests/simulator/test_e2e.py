@@ -20,7 +20,9 @@ def test_every_thanked_press_is_bound_as_the_scenario_says(tmp_path: Path) -> No
     events = plan(sc)
     planned = summary(events)
     assert planned["presses_self"] and planned["not_invited"] and planned["presses_repeat"]
-    hall = AgentHall(tmp_path, sc)
+    # A device takes presses after the first as repeats until the invite's deadline; a short
+    # invite window lets the staff's self-presses come after it: unsolicited.
+    hall = AgentHall(tmp_path, sc, invite_s=2)
 
     async def run() -> Engine:
         await hall.start()
