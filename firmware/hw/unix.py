@@ -20,6 +20,7 @@ import time
 
 CONTROL_HOST = "127.0.0.1"
 THANKED_LOG = 64  # recent thanked ratings kept for {"cmd": "thanked"}
+FRAME_PIECE = 240  # canvas bytes per base64 piece (a multiple of 3: no padding inside)
 LINE_MAX = 512  # a request longer than this is refused (the channel is local and small)
 
 
@@ -123,6 +124,9 @@ class UnixHardware:
                         subscribed = True
                         self._subs.append(w)
                         out = {"ok": True}
+                    elif req.get("cmd") == "frame" and self.frame is not None:
+                        await self._send_frame(w)
+                        continue
                     else:
                         out = await self._handle(req)
                 except (ValueError, KeyError, TypeError) as e:
@@ -135,6 +139,28 @@ class UnixHardware:
             if subscribed:
                 self._subs.remove(w)
             w.close()
+
+    async def _send_frame(self, w):
+        # Streamed in base64 pieces: a QR unit's canvas as one JSON string would take
+        # ~30 KB of heap at once (base64, str, JSON) on top of the app.
+        h, canvas = self.frame
+        d = self.display
+        head = {
+            "ok": True,
+            "width": d.width,
+            "height": d.height,
+            "layout": h[5],
+            "ink": (h[10] << 8) | h[11],
+            "paper": (h[12] << 8) | h[13],
+            "frame": d.frames,
+        }
+        w.write(json.dumps(head)[:-1] + ', "data": "')
+        mv = memoryview(canvas)
+        for i in range(0, len(canvas), FRAME_PIECE):
+            w.write(binascii.b2a_base64(mv[i : i + FRAME_PIECE], newline=False))
+            await w.drain()
+        w.write('"}\n')
+        await w.drain()
 
     async def _handle(self, req):
         cmd = req.get("cmd")
@@ -166,20 +192,7 @@ class UnixHardware:
                 out["flash_erased"] = dev.erased
             return out
         if cmd == "frame":
-            if self.frame is None:
-                return {"ok": False, "error": "no frame shown yet"}
-            h, canvas = self.frame
-            d = self.display
-            return {
-                "ok": True,
-                "width": d.width,
-                "height": d.height,
-                "layout": h[5],
-                "ink": (h[10] << 8) | h[11],
-                "paper": (h[12] << 8) | h[13],
-                "frame": d.frames,
-                "data": binascii.b2a_base64(canvas, newline=False).decode(),
-            }
+            return {"ok": False, "error": "no frame shown yet"}
         if cmd == "thanked":
             return {"ok": True, "thanked": self.thanked}
         raise ValueError("unknown cmd %r" % (cmd,))

@@ -60,6 +60,7 @@ def pct(xs: list[float], p: float) -> float:
 
 class Rig:
     def __init__(self, build: Path, tmp: Path, kind: str = "evaluator", heap: str = "256k"):
+        tmp.mkdir(parents=True, exist_ok=True)
         self.pty = Pty(tmp / "tty")
         self.image = tmp / "flash.img"
         seed_flash(build, self.image, device_json(str(self.pty.path), kind))
