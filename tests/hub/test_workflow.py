@@ -605,3 +605,29 @@ def test_operator_guide_shows_the_table_from_the_code() -> None:
 
     guide = Path(__file__).resolve().parents[2] / "docs" / "hub-operator.md"
     assert machine.markdown_table() in guide.read_text(encoding="utf-8")
+
+
+def test_an_exclusion_leaves_the_results_and_stays_visible(setup: HubDb) -> None:
+    from hub.metrics import excluded_ratings, infer_period, report
+
+    db = setup
+    ingest(db.engine, [bad(1), bad(2), rating(3, level=1)], NOW)
+    period = infer_period("2026-03")
+
+    def figures() -> tuple[int, int, int]:
+        with db.engine.connect() as c:
+            total = report(connection=c, period=period, dimension="all").total
+        return total.bad, total.excluded, total.uploaded
+
+    assert figures() == (2, 0, 3)
+    order = order_for(db.engine, "NB-2026-000001")
+    _act(db, order.id, Action.CALLBACK, PRINCIPALS["hotline"], reason="已回访")
+    _act(
+        db, order.id, Action.VERIFY_MALICIOUS, PRINCIPALS["hotline"],
+        reason="同一号码反复恶意差评", evidence=["通话录音 12"], approved_by="admin",
+    )  # fmt: skip
+    assert figures() == (1, 1, 2)  # out of every figure, counted as excluded
+    with db.engine.connect() as c:
+        shown = excluded_ratings(connection=c, period=period)
+        assert c.execute(select(func.count()).select_from(ratings)).scalar_one() == 3
+    assert [(r["rating_id"], r["outcome"]) for r in shown] == [(order.rating_id, "malicious")]
