@@ -29,7 +29,10 @@ from hub.errors import ApiError, Msg, error_body
 from hub.ingest import models
 from hub.ingest.pressure import HallRateLimiter, InflightGate
 from hub.ingest.views import router as ingest_router
+from hub.metrics.views import make_router as metrics_router
 from hub.settings import HubSettings
+from hub.users.access import require
+from hub.users.roles import Role
 from hub.users.views import router as users_router
 from hub.workflow.service import WorkflowConfig
 from hub.workflow.views import router as workflow_router
@@ -67,6 +70,14 @@ def create_app(
     app.state.workflow = workflow if workflow is not None else WorkflowConfig.default()
     app.include_router(users_router)
     app.include_router(workflow_router)
+    # metrics: auditors, admins and department handlers (their own departments) read reports;
+    # the excluded ratings are for auditors and admins (hub.metrics.views)
+    app.include_router(
+        metrics_router(
+            reader=require(Role.AUDITOR, Role.ADMIN, Role.DEPT_HANDLER),
+            auditor=require(Role.AUDITOR, Role.ADMIN),
+        )
+    )
 
     @app.get(
         "/api/v1/health",
