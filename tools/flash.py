@@ -251,7 +251,9 @@ _PROBE = """\
 import sys, os
 try:
     s = os.statvfs({mount!r})
-    free = s[0] * s[4]
+    # LittleFS estimates used blocks and can over-count: free then wraps past the size,
+    # and is unknown (-1: the writes' ENOSPC is the check)
+    free = s[0] * s[4] if s[4] <= s[2] else -1
     bsize = s[0]
 except OSError:
     free = -1
@@ -408,7 +410,11 @@ def flash(
                 on_board = {}
             if on_board.get("board") not in (None, profile["id"]):
                 raise HcpError(E["wrong_id"].fill(got=on_board.get("board"), b=profile["id"]))
-        print(state.text(OK["device"], plat=plat, mpy=mpy & 0xFF, free=max(free, 0) // 1024))
+        print(
+            state.text(
+                OK["device"], plat=plat, mpy=mpy & 0xFF, free=free // 1024 if free >= 0 else "?"
+            )
+        )
         items = build(profile, mount)
         print(
             state.text(OK["build"], n=len(items), k=sum(len(i.data) for i in items) // 1024),
@@ -430,7 +436,7 @@ def flash(
         ]
         need = sum(_blocks(len(i.data), bsize) - _blocks(size, bsize) for i, size in todo)
         margin = FREE_MARGIN_BLOCKS * bsize
-        if free >= 0 and need + margin > free:
+        if todo and free >= 0 and need + margin > free:
             raise HcpError(
                 E["full"].fill(need=(need + margin) // 1024, free=free // 1024, where=mount)
             )
