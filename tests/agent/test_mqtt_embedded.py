@@ -7,7 +7,10 @@ MQTT peers (paho). Also: the broker as its own process with the files
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -188,3 +191,49 @@ def test_standalone_process_with_the_generated_files(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_hcp_agent_run_with_its_own_broker(tmp_path: Path) -> None:
+    """The installed ``hcp agent run`` as a process: embedded broker, a device, SIGTERM."""
+    port, http = free_port(), free_port()
+    (tmp_path / "agent.toml").write_text(
+        f'[agent]\nhall_id = "{HALL}"\ndata_dir = "data"\nlisten = "127.0.0.1:{http}"\n\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nembedded = true\n'
+    )
+    hcp = Path(sys.executable).parent / "hcp"
+    env = {**os.environ, "HCP_LANG": "en"}
+    cfg = ["--config", str(tmp_path / "agent.toml")]
+    for args in (["add-window", "W01", "--label", "综合窗口 01"],
+                 ["add-device", EV1, "--kind", "combined", "--window", "W01",
+                  "--generate-key", str(tmp_path / "ev1.key")]):  # fmt: skip
+        r = subprocess.run([str(hcp), "agent", *args, *cfg], env=env, capture_output=True)
+        assert r.returncode == 0, r.stderr
+    key = bytes.fromhex((tmp_path / "ev1.key").read_text().strip())
+    proc = subprocess.Popen(
+        [str(hcp), "agent", "run", *cfg], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+
+        def up() -> bool:
+            try:
+                return try_connect(port, EV1, topics.broker_password(key), 1) == "Success"
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                return False
+
+        wait_for(up, 30, 0.2)
+        peer = MqttPeer(port, key, hall=HALL, device_id=EV1)
+        peer.mqtt_connect()
+        peer.connect()
+        peer.run_until(lambda: peer.link_ups >= 1 and peer.last(M.CONFIG), timeout=20)
+        seq = peer.press(level=5)
+        peer.run_until(lambda: peer.acked == seq)
+        peer.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    c = sqlite3.connect(tmp_path / "data" / "agent.sqlite3")
+    try:
+        assert c.execute("SELECT device_id, seq, level FROM ratings").fetchall() == [(EV1, 1, 5)]
+    finally:
+        c.close()
