@@ -7,9 +7,9 @@ retained, so the agent sees presence with a counter a late will cannot undo. Pac
 to `up` at QoS 1 and come from `down` (subscribed at QoS 1); QoS 1 may redeliver, which
 the session's replay window absorbs. Credentials: user = device id, password =
 topics.broker_password(key). A lost link raises OSError (MqttError) from send/recv; the
-application closes the transport and calls connect() again, and the client paces those
-calls with its own jittered backoff. Unacknowledged packets survive close() and are
-resent on the next connection.
+application closes the transport and calls connect() again after its backoff (the
+client's own backoff is for callers that have none). Unacknowledged packets survive
+close() and are resent on the next connection.
 """
 
 from firmware.net.mqtt import Client, tls_context
@@ -36,6 +36,10 @@ class MqttTransport(Transport):
             ssl=tls_context(cfg.get("ca")) if tls else None,
         )
         self.client.subs.append((self.down, 1))
+        # The app paces reconnects itself (firmware/app.py _link: jittered doubling backoff,
+        # connect() under a 10 s timeout), so the client adds no delay of its own: two
+        # backoffs would add up, and a long one would be cut by the app's timeout.
+        self.client.backoff_base_ms = 0
         self.presence = presence  # presence(online, conn) -> signed STATE packet bytes
         self.conn = 0  # connection number within this boot, one per attempt
 

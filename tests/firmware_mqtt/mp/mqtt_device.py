@@ -4,7 +4,9 @@ It is what the application does with a transport (connect, send, recv, reconnect
 OSError), made steerable: the test writes one command per line and reads one JSON event
 per line. Config comes as JSON in HCP_MQTT_CFG. Commands:
 
-    run                 the app loop: connect (retrying; the client paces with backoff),
+    run                 an app loop: connect (retrying, paced by the client's own backoff,
+                        which the config turns on: backoff_base_ms; firmware/app.py paces
+                        with its own, and the transport turns the client's off),
                         print every received packet, reconnect when the link is lost
     send TEXT           transport.send(TEXT) (one QoS 1 packet to up; TEXT has no spaces)
     pub TOPIC TEXT      the raw client: QoS 1 publish to any topic, wait for the PUBACK
