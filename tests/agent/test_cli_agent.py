@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from edge_agent import schema
 from protocol import messages as M
 from tests.agent.helpers import Pty
 from tests.agent.peer import DevicePeer
@@ -75,7 +76,7 @@ def test_admin_commands(
 
     write_config(tmp_path)
     code, out, err = run("init")
-    assert code == 0 and "schema version 1" in out, err
+    assert code == 0 and f"schema version {schema.LATEST}" in out, err
     assert run("add-window", "W01", "--label", "综合窗口 01")[0] == 0
     code, out, err = run(
         "add-device", "EV-1", "--kind", "evaluator", "--window", "W01", "--generate-key", "ev1.key"
