@@ -30,6 +30,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from hub import audit
 from hub.db.schema import (
+    audit_log,
     cases,
     departments,
     rating_exclusions,
@@ -163,6 +164,7 @@ def open_orders(
             work_orders.c.id.is_(None)
         )
     rows = []
+    deadlines: dict[datetime, dict[str, Any]] = {}
     for r in connection.execute(query.order_by(ratings.c.id)):
         anonymous = not bool(r.rater_real_name)
         row = {
@@ -190,7 +192,9 @@ def open_orders(
             },
         }
         # 差评入库: the clocks start when the hub stored the rating.
-        row.update(_opening_deadlines(config, r.received_at))
+        if r.received_at not in deadlines:  # a batch shares one instant: compute once
+            deadlines[r.received_at] = _opening_deadlines(config, r.received_at)
+        row.update(deadlines[r.received_at])
         rows.append(row)
     if not rows:
         return []
@@ -204,8 +208,41 @@ def open_orders(
             .order_by(work_orders.c.id)
         )
     )
-    for o in opened:
-        _step(connection, o.id, SYSTEM, "open", None, State(o.state), None, {}, now)
+    # one executemany per table: ingest calls this for every batch (hot path)
+    connection.execute(
+        work_order_steps.insert(),
+        [
+            {
+                "work_order_id": o.id,
+                "at": now,
+                "actor": SYSTEM.actor,
+                "role": SYSTEM.role.value,
+                "action": "open",
+                "from_state": None,
+                "to_state": o.state,
+                "reason": None,
+                "fields": "{}",
+            }
+            for o in opened
+        ],
+    )
+    connection.execute(
+        audit_log.insert(),
+        [
+            {
+                "at": now,
+                "actor": SYSTEM.actor,
+                "action": "workflow.open",
+                "target": f"work_order:{o.id}",
+                "detail": json.dumps(
+                    {"rating_id": o.rating_id, "to_state": o.state, "policy": config.policy},
+                    ensure_ascii=False,
+                    sort_keys=True,
+                ),
+            }
+            for o in opened
+        ],
+    )
     return [o.id for o in opened]
 
 
