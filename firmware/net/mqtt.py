@@ -309,6 +309,8 @@ class Client:
                         await self._resend(pid)
         except OSError as e:
             self._lost(e)
+        except Exception as e:  # never leave a connection without its keepalive
+            self._lost(MqttError("mqtt.protocol", repr(e)))
 
     # -- messages ---------------------------------------------------------------------
 
