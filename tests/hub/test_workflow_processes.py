@@ -78,3 +78,48 @@ def test_two_processes_sweep_at_once(db: HubDb, hall: Hall) -> None:
             .where(work_order_steps.c.action == "open")
         ).scalar_one()
     assert opens == RATINGS  # and its opening step written once
+
+
+def test_two_people_act_on_one_order_at_once(db: HubDb, hall: Hall) -> None:
+    """The move is a compare-and-set on the order's version: of two simultaneous callbacks
+    (each on its own connection) exactly one succeeds; the other is refused unchanged."""
+    import threading
+
+    from hub.workflow import service
+    from hub.workflow.machine import Action, WorkflowError
+    from tests.hub.test_workflow_support import NINGBO, PRINCIPALS, add_users, ingest
+
+    add_users(db.engine)
+    ingest(db.engine, [bad(1)], NOW)
+    with db.engine.connect() as c:
+        order_id = c.execute(select(work_orders.c.id)).scalar_one()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def callback(who: str) -> None:
+        barrier.wait()
+        try:
+            with db.engine.begin() as c:
+                service.act(
+                    connection=c, order_id=order_id, action=Action.CALLBACK,
+                    who=PRINCIPALS[who], fields={"reason": f"{who} 已回访"}, config=NINGBO,
+                    now=NOW, expected_version=1,
+                )  # fmt: skip
+            outcomes.append("ok")
+        except WorkflowError as e:
+            outcomes.append(e.code)
+
+    threads = [threading.Thread(target=callback, args=(w,)) for w in ("handler", "hotline")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["ok", "workflow.version_conflict"]
+    with db.engine.connect() as c:
+        assert c.execute(select(work_orders.c.version)).scalar_one() == 2
+        callbacks = c.execute(
+            select(func.count())
+            .select_from(work_order_steps)
+            .where(work_order_steps.c.action == "callback")
+        ).scalar_one()
+    assert callbacks == 1
