@@ -39,6 +39,11 @@ T = {
         "{p} 上 {s} 秒内没有设备应答：检查连线和电源",
         "no device answered on {p} within {s} s: check the cable and power",
     ),
+    "garbled": Text(
+        "{p} 上收到的数据不是协议帧（{c}）：检查波特率和接线，或设备是否运行了 hcp 固件",
+        "what arrives on {p} is not protocol frames ({c}): check the baud rate and wiring, "
+        "and that the device runs the hcp firmware",
+    ),
     "refused": Text(
         "{p} 上的设备发来的数据包无法验证（{c}）：{hint}",
         "the device on {p} sends packets that do not verify ({c}): {hint}",
@@ -174,6 +179,10 @@ class BenchLink:
                     T["refused"].en.format(p=self.port_name, c=code, hint=hint.en),
                 )
             )
+        dropped = {k: v for k, v in self.decoder.dropped.items() if v}
+        if dropped:
+            code = ",".join(sorted(dropped))
+            raise HcpError(T["garbled"].fill(p=self.port_name, c=code))
         raise HcpError(T["silent"].fill(p=self.port_name, s=timeout_s))
 
     def take(self, mtype: int) -> Message | None:

@@ -8,7 +8,11 @@ and an unprovisioned device (provisioning key) are refused.
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
+
+import pytest
 
 from edge_agent import registry
 from protocol import messages as M
@@ -238,3 +242,58 @@ def test_the_agent_accepts_the_provisioned_device_only(hall_dir: Path, run: Run)
         )
         new.connect()
         new.run_until(lambda: new.link_ups >= 1)
+
+
+def _wrong_key_hello() -> bytes:
+    from protocol.framing import encode_frame
+    from protocol.messages import Message
+    from protocol.packet import Signer, seal
+
+    hello = Message(
+        M.HELLO,
+        device_id="F00009",
+        kind=1,
+        board="unix-sim",
+        firmware="x",
+        mode=M.PROVISIONING,
+        config_version=0,
+        outbox_depth=0,
+        oldest=1,
+        next=1,
+        ticks=0,
+    )
+    return bytes(encode_frame(seal(hello, Signer(bytes(32)), M.UP, 1, 1)))
+
+
+@pytest.mark.parametrize(
+    ("garbage", "expected"),
+    [
+        (b"\x00" * 64, "no device answered"),
+        (bytes(range(256)) * 4, "is not protocol frames"),
+        (b"\x05\x01\x02\x03\x00" * 20, "is not protocol frames"),
+        (None, "do not verify"),  # a HELLO signed with another key than the provisioning key
+    ],
+)
+def test_bad_bytes_on_the_link_change_nothing(
+    hall_dir: Path, run: Run, garbage: bytes | None, expected: str
+) -> None:
+    pty = Pty(hall_dir / "tty")
+    payload = garbage if garbage is not None else _wrong_key_hello()
+    stop = threading.Event()
+
+    def babble() -> None:  # keeps sending while the tool listens (opening a port flushes it)
+        while not stop.wait(0.1):
+            os.write(pty.master, payload)
+
+    writer = threading.Thread(target=babble)
+    writer.start()
+    try:
+        code, _, err = provision(run, pty, "W01", *STAFF, "--timeout", "1")
+    finally:
+        stop.set()
+        writer.join()
+    assert code == 1 and expected in err
+    store = store_at(hall_dir)
+    assert registry.devices(store) == [] and registry.history(store) == []
+    assert registry.position(store, "W01") is None
+    store.close()
