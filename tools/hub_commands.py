@@ -11,6 +11,8 @@
     hcp hub add-user     USERNAME --name NAME --role ROLE [--dept CODE …] [--password-stdin]
     hcp hub set-password USERNAME [--password-stdin]
     hcp hub disable-user USERNAME
+    hcp hub warnings     [--dept CODE]
+    hcp hub sweep        [--policy PROFILE] [--holiday-table FILE …]
 
 One registered command, ``hub``, with its own sub-commands (the registry in tools/cli.py is
 flat). The database is ``--database-url``, else $HCP_HUB_DATABASE_URL, else the embedded
@@ -157,6 +159,21 @@ T = {
     "user_added": Text("已添加用户 {u}（{role}）", "user {u} added ({role})"),
     "password_set": Text("已设置 {u} 的密码，其会话已结束", "password of {u} set; sessions ended"),
     "user_disabled": Text("已停用用户 {u}，其会话已结束", "user {u} disabled; sessions ended"),
+    "warnings": Text(
+        "列出超期预警：即将超期、已超期、期限未知的差评工单",
+        "list overdue warnings: 差评 work orders upcoming, overdue or with an unknown deadline",
+    ),
+    "warnings_dept": Text("只看这个部门", "only this department"),
+    "warnings_none": Text("没有超期预警", "no overdue warnings"),
+    "warning_line": Text(
+        "工单 {id}（{state}，部门 {dept}）：{deadline} {status}，期限 {due}",
+        "work order {id} ({state}, department {dept}): {deadline} {status}, due {due}",
+    ),
+    "sweep": Text(
+        "为尚无工单的差评补开工单（可重复执行）",
+        "open work orders for 差评 that have none (safe to repeat)",
+    ),
+    "swept": Text("新开工单 {n} 个", "{n} work orders opened"),
     # messages
     "migrated": Text("数据库已迁移：{before} → {after}", "database migrated: {before} → {after}"),
     "up_to_date": Text("数据库已是最新版本（{rev}）", "database is up to date ({rev})"),
@@ -250,6 +267,14 @@ def _arguments(parser: HcpParser) -> None:
     set_pw.add_argument(
         "--password-stdin", action="store_true", help=set_pw.tr(T["password_stdin"])
     )
+    warn = _sub(parser, sub, "warnings", "warnings")
+    warn.add_argument("--dept", metavar="CODE", help=warn.tr(T["warnings_dept"]))
+    sweep = _sub(parser, sub, "sweep", "sweep")
+    sweep.add_argument("--policy", default="ningbo", metavar="PROFILE", help=sweep.tr(T["policy"]))
+    sweep.add_argument(
+        "--holiday-table", action="append", default=[], metavar="FILE",
+        help=sweep.tr(T["holiday_table"]),
+    )  # fmt: skip
     disable = _sub(parser, sub, "disable-user", "disable_user")
     disable.add_argument("username", metavar="USERNAME", help=disable.tr(T["username"]))
 
@@ -587,7 +612,71 @@ def _disable_user(state: State, args: argparse.Namespace) -> None:
     print(state.text(T["user_disabled"], u=args.username))
 
 
+_STATUS = {
+    "upcoming": Text("即将超期", "upcoming"),
+    "overdue": Text("已超期", "overdue"),
+    "unknown": Text("期限未知（日历不含该年份）", "unknown (a year the calendar lacks)"),
+}
+
+
+def _warnings(state: State, args: argparse.Namespace) -> None:
+    from hub.users.roles import Role
+    from hub.users.service import Principal
+    from hub.workflow import service
+    from hub.workflow.machine import STATE_ZH, State
+
+    engine = _engine(state, args)
+    _require_current(state, args, engine)
+    # the operator at the console reads like an auditor (everything, read-only)
+    who = Principal("cli", Role.AUDITOR, frozenset())
+    now = datetime.now(UTC)
+
+    def run() -> list[Any]:
+        with engine.connect() as connection:
+            return service.warnings(connection=connection, who=who, now=now)
+
+    shown = 0
+    for row in _db_call(args, run):
+        if args.dept and row.dept_code != args.dept:
+            continue
+        name, due, status = service.deadline_state(row, now)
+        if status == "none" and row.deadline_error:
+            status = "unknown"
+        if status not in _STATUS:
+            continue
+        shown += 1
+        print(
+            state.text(
+                T["warning_line"],
+                id=row.id,
+                state=STATE_ZH[State(row.state)] if state.lang != "en" else row.state,
+                dept=row.dept_code or "—",
+                deadline=name,
+                status=state.text(_STATUS[status]),
+                due=due.isoformat() if due else "—",
+            )
+        )
+    if not shown:
+        print(state.text(T["warnings_none"]))
+
+
+def _sweep(state: State, args: argparse.Namespace) -> None:
+    from hub.workflow.service import WorkflowConfig, open_missing
+
+    config = WorkflowConfig(*_policy(args.policy, args.holiday_table))
+    engine = _engine(state, args)
+    _require_current(state, args, engine)
+
+    def run() -> list[int]:
+        with engine.begin() as connection:
+            return open_missing(connection=connection, config=config, now=datetime.now(UTC))
+
+    print(state.text(T["swept"], n=len(_db_call(args, run))))
+
+
 HANDLERS: dict[str, Callable[[State, argparse.Namespace], None]] = {
+    "warnings": _warnings,
+    "sweep": _sweep,
     "add-user": _add_user,
     "set-password": _set_password,
     "disable-user": _disable_user,

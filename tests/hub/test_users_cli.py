@@ -76,3 +76,33 @@ def test_user_commands(
     ]  # fmt: skip
     assert all(actor.startswith("cli:") for a, actor in actions if a != "user.login")
     engine.dispose()
+
+
+def test_sweep_and_warnings_commands(
+    tmp_path: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.ingest.service import ingest_ratings
+    from hub.registry.service import add_hall
+    from tests.hub.helpers import AREA, HALL
+    from tests.hub.test_workflow_support import NOW, bad
+
+    monkeypatch.delenv("HCP_LANG", raising=False)
+    url = f"sqlite:///{tmp_path}/hub.sqlite3"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with engine.begin() as c:  # stored in March without the hook: the sweep opens the order
+        add_hall(connection=c, hall_id=HALL, name="大厅", area_code=AREA, now=NOW, actor="t")
+        ingest_ratings(connection=c, hall_id=HALL, items_in=[bad(1)], now=NOW, actor="t")
+    db = ("--database-url", url)
+    status, out, _ = run(capsys, monkeypatch, "hub", "warnings", *db)
+    assert status == 0 and "没有超期预警" in out
+    status, out, _ = run(capsys, monkeypatch, "hub", "sweep", *db)
+    assert status == 0 and "新开工单 1 个" in out
+    status, out, _ = run(capsys, monkeypatch, "hub", "sweep", "--lang", "en", *db)
+    assert status == 0 and "0 work orders opened" in out
+    # the callback limit (Tue 2026-03-03) has long passed by the wall clock
+    status, out, _ = run(capsys, monkeypatch, "hub", "warnings", *db)
+    assert status == 0 and "待回访" in out and "callback 已超期" in out
+    status, out, _ = run(capsys, monkeypatch, "hub", "warnings", "--dept", "X", "--lang", "en", *db)
+    assert "no overdue warnings" in out
+    engine.dispose()
