@@ -144,6 +144,23 @@ def boot_times(build: Path, tmp: Path) -> tuple[list[float], list[float]]:
     return ready, empty
 
 
+def live_heap(build: Path, tmp: Path, kind: str) -> int:
+    """Bytes allocated after a collection, the app idle after CONFIG (heap 1 MiB)."""
+    rig = Rig(build, tmp, kind, "1m")
+    rig.dev.start()
+    ag = rig.agent
+    try:
+        ag.run_until(lambda: ag.session.is_open())
+        ctl = rig.dev.control()
+        ag.send(config_msg())
+        ag.run_until(lambda: ctl("state")["config_version"] == 7)
+        n = int(ctl("heap")["alloc"])
+        ctl.close()
+        return n
+    finally:
+        rig.close()
+
+
 def scenario_ok(build: Path, tmp: Path, kind: str, heap: str) -> bool:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -206,7 +223,9 @@ def main(argv: list[str]) -> None:
         lat, base, flash = latency(build, tmp / "lat")
         ready, empty = boot_times(build, tmp / "boot")
         heaps = {}
+        live = {}
         for kind in ("evaluator", "qr", "combined"):
+            live[kind] = live_heap(build, tmp / f"live-{kind}", kind)
             heaps[kind] = smallest(
                 lambda h, k=kind: scenario_ok(build, tmp / "heap", k, h), 64, 512
             )
@@ -238,12 +257,14 @@ def main(argv: list[str]) -> None:
         "| process start → first HELLO on the wire (mount, boot session, outbox recovery,"
         f" imports, first screen) | {statistics.median(ready):.1f} | {max(ready):.1f} |",
         "",
-        "| smallest `-X heapsize` that runs the scenario (4 KiB steps) | KiB |",
-        "|---|---|",
-        f"| baseline: `import protocol.session` alone | {base_heap} |",
-        f"| evaluator (128×64 OLED canvas) | {heaps['evaluator']} |",
-        f"| QR unit (240×240 canvas + band) | {heaps['qr']} |",
-        f"| combined unit (320×240) | {heaps['combined']} |",
+        "| heap (64-bit unix port) | smallest `-X heapsize` for the scenario, KiB"
+        " | live after GC at idle, KiB |",
+        "|---|---|---|",
+        f"| baseline: `import protocol.session` alone | {base_heap} | — |",
+        f"| evaluator (128×64 OLED canvas) | {heaps['evaluator']}"
+        f" | {live['evaluator'] / 1024:.0f} |",
+        f"| QR unit (240×240 canvas) | {heaps['qr']} | {live['qr'] / 1024:.0f} |",
+        f"| combined unit (320×240) | {heaps['combined']} | {live['combined'] / 1024:.0f} |",
     ]
     text = "\n".join(rows)
     print(text)

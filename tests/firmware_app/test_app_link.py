@@ -5,12 +5,17 @@ loss and recovery with the outbox drained afterwards, and the selftest."""
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
 
 from protocol import messages as M
 from protocol.messages import Message
 from tests.firmware_app.conftest import Rig
-from tests.firmware_app.device import config_msg
+from tests.firmware_app.device import ROOT, config_msg
+from tests.firmware_ui.test_screens import to_png
+
+SHOTS = ROOT / "build" / "screens"  # the app's real screens, to look at (not committed)
 
 
 def invite(n: int, timeout_s: int = 10) -> Message:
@@ -24,9 +29,20 @@ def configured(rig: Rig, **policy: object) -> Rig:
     return rig
 
 
-def frame(rig: Rig) -> str:
+def frame(rig: Rig, name: str | None = None) -> str:
+    """The canvas on the device's screen (base64); with name, also a PNG to look at."""
     f = rig.ctl("frame")
     assert f["ok"], f
+    if name is not None:
+        canvas = base64.b64decode(f["data"])
+        assert len(canvas) == f["width"] * f["height"] // 8 and any(canvas)
+        head = b"HCPD" + bytes([1, f["layout"]])
+        head += struct.pack(">HHHHIH", f["width"], f["height"], f["ink"], f["paper"], 0, 0)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        dump = SHOTS / f"app_{name}.bin"
+        dump.write_bytes(head + canvas)
+        to_png(dump, SHOTS / f"app_{name}.png")
+        dump.unlink()
     return str(f["data"])
 
 
@@ -38,13 +54,14 @@ def test_invite_press_rating_ack_thanks(rig: Rig) -> None:
     assert s["online"] and s["ui"] == "idle" and s["link"] == "open" and s["time"] > 1.7e9
     rig.agent.send(invite(77))
     rig.until(lambda: rig.state()["ui"] == "invite")
+    frame(rig, "invite")
     assert rig.ctl("click", button=1)["ok"]
     r = rig.until(lambda: rig.agent.ratings.get(1))
     assert (r.invite, r.level, r.reasons, r.flags, r.boot) == (77, 2, [], 0, 1)
     assert abs(r.time - time.time()) < 5  # stamped from the WELCOME's clock
     st = rig.until(lambda: (s := rig.state())["ui"] == "thanks" and s["outbox_depth"] == 0 and s)
     assert st["next_seq"] == 2
-    thanks_a = frame(rig)
+    thanks_a = frame(rig, "thanks")
     assert [t["seq"] for t in rig.ctl("thanked")["thanked"]] == [1]
     # Another invite, a different level: the thanks screen is the same picture (the level
     # is never shown).
@@ -119,7 +136,7 @@ def test_link_loss_offline_flag_and_outbox_drains_after_reconnect(rig: Rig) -> N
     rig.agent.fd = -1
     st = rig.until(lambda: (s := rig.state())["link"] != "open" and s)
     assert not st["online"] and st["ui_code"] & 0x20  # the offline mark
-    offline = frame(rig)
+    offline = frame(rig, "idle_offline")
     for b in (0, 1, 2):
         rig.ctl("click", button=b)
         time.sleep(0.15)
