@@ -363,6 +363,24 @@ class Engine:
         if await self._post(i, e, "/api/v1/cases", body) is not None:
             self.truth.cases[case_no].opened = True
 
+    async def _delivered(self, case_no: str, timeout: float) -> bool:
+        """The agent recorded the case's INVITE as acknowledged by a device at the window (so
+        the device processed the CANCEL of the previous invite before it): what a citizen
+        waits for, seeing the invite on the screen. Works for any VirtualDevice."""
+        assert self._http is not None
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                r = await self._http.get("/api/v1/cases", params={"case_no": case_no})
+                invite = r.json().get("invite") if r.status_code == 200 else None
+                if invite and invite.get("delivered_ms") is not None:
+                    return True
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > end:
+                return False
+            await asyncio.sleep(0.005)
+
     async def _finish(self, i: int, e: PlanEvent) -> None:
         case_no = self.case_no(e.data["case_no"])
         dev = self.window_device.get(e.window_id)
@@ -398,6 +416,8 @@ class Engine:
         if p.role == "first":
             if case is None or case.invite_id is None:
                 p.note = "no_invite"  # the finish was refused: the device shows nothing
+            elif not await self._delivered(case.case_no, INVITE_WAIT_S):
+                p.note = "invite_not_delivered"
             elif not await dev.wait_invite(case.invite_id, INVITE_WAIT_S):
                 p.note = "invite_not_shown"
         elif p.role == "self":

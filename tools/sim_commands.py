@@ -63,6 +63,15 @@ T = {
         "虚拟设备目录：每个 <设备>.key 一个 CPython 设备，串口为 <设备>.tty",
         "device directory: one CPython device per <device>.key, its serial port <device>.tty",
     ),
+    "firmware": Text(
+        "配合 --peers：运行真实固件（MicroPython unix 端口）而非 CPython 设备",
+        "with --peers: run the real firmware (MicroPython unix port) instead of CPython peers",
+    ),
+    "invite_s": Text(
+        "代理的 policy.invite_s（真实固件在此期间把后续按键记为重复；默认 60）",
+        "the agent's policy.invite_s (the firmware takes presses as repeats for that long;"
+        " default 60)",
+    ),
     "store": Text(
         "运行后按实际情况核对此代理存储（agent.sqlite3）",
         "afterwards, check this agent store (agent.sqlite3) against the ground truth",
@@ -131,6 +140,11 @@ E = {
         " ports? the agent's log says why)",
     ),
     "store": Text("无法读取代理存储 {p}：{e}", "cannot read the agent store {p}: {e}"),
+    "agent": Text("无法连接大厅代理 {u}：{e}", "cannot reach the hall agent at {u}: {e}"),
+    "firmware": Text(
+        "虚拟设备（真实固件）未能启动：{e}（见 {log}）",
+        "the virtual devices (real firmware) did not start: {e} (see {log})",
+    ),
 }
 
 
@@ -212,6 +226,18 @@ def _read_keys(directory: Path) -> dict[str, bytes]:
     return keys
 
 
+async def _hall_id(agent: str) -> str:
+    """The agent's hall id (the firmware's identity carries it)."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            r = await http.get(agent.rstrip("/") + "/healthz")
+            return str(r.json()["hall_id"])
+    except (httpx.HTTPError, ValueError, KeyError) as e:
+        raise HcpError(E["agent"].fill(u=agent, e=e)) from e
+
+
 def _run(state: State, args: argparse.Namespace) -> int | None:
     return asyncio.run(_run_async(state, args))
 
@@ -224,9 +250,31 @@ async def _run_async(state: State, args: argparse.Namespace) -> int | None:
     seed = sc.seed if args.seed is None else args.seed
     events = plan(sc, seed)
     tag = args.tag or time.strftime("r%m%d%H%M%S")
-    peers = None
+    peers: Any = None
     devices: dict[str, Any] = {}
-    if args.peers:
+    if args.peers and args.firmware:
+        from simulator.firmware import FirmwareHall
+
+        peers = FirmwareHall(
+            Path(args.peers),
+            _read_keys(Path(args.peers)),
+            hall_id=await _hall_id(args.agent),
+            invite_s=args.invite_s,
+        )
+        try:
+            await peers.start()
+        except OSError as e:
+            await peers.stop()
+            peers.close()
+            raise HcpError(E["firmware"].fill(e=e, log=peers.log)) from e
+        print(state.text(OUT["linking"], n=len(peers.devices)), flush=True)
+        down = await peers.wait_linked(LINK_WAIT_S)
+        if down:
+            await peers.stop()
+            peers.close()
+            raise HcpError(E["links"].fill(d=", ".join(down)))
+        devices = dict(peers.devices)
+    elif args.peers:
         from simulator.devices import PeerHall
 
         peers = PeerHall(Path(args.peers), _read_keys(Path(args.peers)))
@@ -371,6 +419,8 @@ def _arguments(parser: HcpParser) -> None:
     )
     p.add_argument("--tag", help=p.tr(T["tag"]))
     p.add_argument("--peers", metavar="DIR", help=p.tr(T["peers"]))
+    p.add_argument("--firmware", action="store_true", help=p.tr(T["firmware"]))
+    p.add_argument("--invite-s", type=int, default=60, metavar="S", help=p.tr(T["invite_s"]))
     p.add_argument("--store", metavar="FILE", help=p.tr(T["store"]))
     p.add_argument("--truth", metavar="FILE", help=p.tr(T["truth"]))
 

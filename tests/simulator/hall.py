@@ -47,6 +47,7 @@ class AgentHall:
         thanks_s: int = 1,
         invite_s: int = 60,
         peers: bool = True,
+        kind: int = M.KIND_COMBINED,
     ) -> None:
         """peers=False: no devices here; their keys go to root/devices/<id>.key and the
         agent waits for ports root/devices/<id>.tty (``hcp sim run --peers`` makes them)."""
@@ -91,7 +92,7 @@ qr_base_url = "https://hub.example.gov.cn/r"
                     store,
                     device_id=f"EV-{w.window_id}",
                     key=self.keys[f"EV-{w.window_id}"],
-                    kind=M.KIND_COMBINED,
+                    kind=kind,
                     window_id=w.window_id,
                     now_ms=now_ms(),
                 )
