@@ -60,18 +60,24 @@ def wait_until(cond: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 class Broker:
-    def __init__(self, work: Path, tls: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        tls: dict[str, str] | None = None,
+        hall: str = HALL,
+        devices: dict[str, bytes] = DEVICES,
+    ) -> None:
         self.work = work
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         pw = work / "passwd"
         pw.write_text("")
-        users = {AGENT_USER: AGENT_PASSWORD} | {d: broker_password(k) for d, k in DEVICES.items()}
+        users = {AGENT_USER: AGENT_PASSWORD} | {d: broker_password(k) for d, k in devices.items()}
         for user, password in users.items():
             subprocess.run(["mosquitto_passwd", "-b", str(pw), user, password], check=True)
-        acl = [f"user {AGENT_USER}"] + [f"topic {a} {t}" for a, t in agent_acl_rules(HALL)]
-        for d in DEVICES:
-            acl += ["", f"user {d}"] + [f"topic {a} {t}" for a, t in acl_rules(HALL, d)]
+        acl = [f"user {AGENT_USER}"] + [f"topic {a} {t}" for a, t in agent_acl_rules(hall)]
+        for d in devices:
+            acl += ["", f"user {d}"] + [f"topic {a} {t}" for a, t in acl_rules(hall, d)]
         (work / "acl").write_text("\n".join(acl) + "\n")
         conf = [
             "per_listener_settings false",
