@@ -193,6 +193,12 @@ class UnixHardware:
             return out
         if cmd == "frame":
             return {"ok": False, "error": "no frame shown yet"}
+        if cmd == "stall":  # fault injection: block the loop (the watchdog must fire)
+            ms = req["ms"]
+            if not isinstance(ms, int) or not 0 < ms <= 60000:
+                raise ValueError("ms %r not in 1..60000" % (ms,))
+            time.sleep_ms(ms)
+            return {"ok": True}
         if cmd == "heap":  # live heap after a collection (benchmarks)
             gc.collect()
             return {"ok": True, "alloc": gc.mem_alloc(), "free": gc.mem_free()}

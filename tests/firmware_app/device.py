@@ -65,6 +65,7 @@ def seed_flash(
     *,
     key: bytes | None = KEY,
     identity: dict[str, Any] | None = None,
+    extra: dict[str, bytes] | None = None,
 ) -> None:
     files = {
         "hcp/device.json": json.dumps(device).encode(),
@@ -79,6 +80,7 @@ def seed_flash(
         }
         files["hcp/identity.json"] = json.dumps(ident).encode()
         files["hcp/key.bin"] = key
+    files.update(extra or {})
     code = (
         "import sys, binascii, os\n"
         "from firmware.storage.blockdev import FileBlockDev\n"

@@ -114,4 +114,37 @@ def test_no_link_yet_presses_are_stored_offline(fw_build: Path, tmp_path: Path) 
         rig.close()
 
 
+def test_unix_rom_runs_main_py_from_the_flash(fw_build: Path, tmp_path: Path) -> None:
+    # What `hcp flash` installs: a main.py on the image is what the ROM runs.
+    pty = Pty(tmp_path / "tty")
+    image = tmp_path / "flash.img"
+    main_py = (
+        b'print("main.py from the flash")\nimport firmware.main\nfirmware.main.run("/flash")\n'
+    )
+    seed_flash(fw_build, image, device_json(str(pty.path)), extra={"main.py": main_py})
+    dev = Device(fw_build, image).start()
+    try:
+        agent = AgentEnd(pty.master)
+        agent.run_until(lambda: agent.session.is_open())
+        assert "main.py from the flash" in dev.output()
+    finally:
+        dev.kill()
+        pty.close()
+
+
+def test_watchdog_kills_a_stalled_loop(fw_build: Path, tmp_path: Path) -> None:
+    rig = Rig(fw_build, tmp_path)
+    try:
+        rig.up()
+        rig.ctl.sock.sendall(b'{"cmd": "stall", "ms": 20000}\n')  # the loop blocks 20 s
+        proc = rig.device.proc
+        assert proc is not None
+        t0 = time.monotonic()
+        code = proc.wait(18)
+        assert code == -9 and 6 < time.monotonic() - t0 < 14  # profile: timeout_ms 8000
+        assert '"watchdog"' in rig.device.output()
+    finally:
+        rig.close()
+
+
 _ = subprocess  # the device processes are started through tests.firmware_app.device

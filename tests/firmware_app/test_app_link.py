@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import struct
 import time
+from pathlib import Path
 
 from protocol import messages as M
 from protocol.messages import Message
@@ -61,6 +62,8 @@ def test_invite_press_rating_ack_thanks(rig: Rig) -> None:
     assert abs(r.time - time.time()) < 5  # stamped from the WELCOME's clock
     st = rig.until(lambda: (s := rig.state())["ui"] == "thanks" and s["outbox_depth"] == 0 and s)
     assert st["next_seq"] == 2
+    status = rig.until(lambda: (m := rig.agent.last(M.STATUS)) and m.config_version == 7 and m)
+    assert status.free_heap > 0 and status.errors[:4] == [0, 0, 0, 0] and status.ui < 0x20
     thanks_a = frame(rig, "thanks")
     assert [t["seq"] for t in rig.ctl("thanked")["thanked"]] == [1]
     # Another invite, a different level: the thanks screen is the same picture (the level
@@ -184,3 +187,31 @@ def test_selftest_answers(rig: Rig) -> None:
     res = rig.until(lambda: (m := ag.last(M.SELFTEST_RESULT)) and m.test == 6 and m)
     assert {r["item"]: r["ok"] for r in res.results} == {1: True, 2: True, 5: True}
     assert not ag.ratings  # selftest presses are not ratings
+
+
+def test_qr_unit_static_qr_at_idle_case_qr_during_invite(fw_build: Path, tmp_path: Path) -> None:
+    rig = Rig(fw_build, tmp_path, kind="qr")
+    try:
+        rig.up()
+        cfg = config_msg()
+        cfg.qr = {"size": 25, "bits": bytes([0b10110010] * 79)}
+        rig.agent.send(cfg)
+        rig.until(lambda: rig.state()["config_version"] == 7)
+        idle = frame(rig, "qr_idle")
+        f = rig.ctl("frame")
+        assert (f["width"], f["height"], f["layout"]) == (240, 240, 2)
+        case_qr = {"size": 29, "bits": bytes([0b01101001] * 106)}
+        msg = invite(90)
+        msg.qr = case_qr
+        rig.agent.send(msg)
+        rig.until(lambda: rig.state()["ui"] == "invite")
+        during = frame(rig, "qr_invite")
+        assert during != idle
+        rig.agent.send(Message(M.CANCEL, invite=90))
+        rig.until(lambda: rig.state()["ui"] == "idle")
+        assert frame(rig) == idle  # back to the static code
+        # A QR unit has no buttons: the control channel says so, nothing is recorded.
+        assert not rig.ctl("click", button=0)["ok"]
+        assert rig.state()["next_seq"] == 1
+    finally:
+        rig.close()
