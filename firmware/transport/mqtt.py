@@ -50,6 +50,9 @@ class MqttTransport(Transport):
         self.conn += 1
         c.will = (self.state, self.presence(False, self.conn), 1, True)
         await c.connect()
+        # Each connection starts a new link session (HELLO): what the old one left unread
+        # belongs to a session that is gone.
+        del c.queue[:]
         await c.publish(self.state, self.presence(True, self.conn), 1, True)
 
     async def send(self, packet):
