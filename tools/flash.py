@@ -90,6 +90,11 @@ E = {
         "板型不符：设备上的 device.json 属于 {got} 板型，不是 {b}",
         "wrong board: the device's device.json says board {got}, not {b}",
     ),
+    "wrong_unit": Text(
+        "设备不符：这台设备的出厂编号是 {got}，配置包属于 {want}；请接上正确的设备",
+        "wrong device: this board's factory id is {got}, the bundle is for {want}; "
+        "connect the right one",
+    ),
     "wrong_mpy": Text(
         "设备的 MicroPython 字节码版本是 {got}，mpy-cross 生成 {want}：先为设备刷写匹配的 "
         "MicroPython 1.29",
@@ -410,6 +415,12 @@ def flash(
                 on_board = {}
             if on_board.get("board") not in (None, profile["id"]):
                 raise HcpError(E["wrong_id"].fill(got=on_board.get("board"), b=profile["id"]))
+            if bundle is not None:
+                theirs = json.loads(bundle["device.json"]).get("factory_id")
+                if on_board.get("factory_id") not in (None, theirs):
+                    raise HcpError(
+                        E["wrong_unit"].fill(got=on_board.get("factory_id"), want=theirs)
+                    )
         print(
             state.text(
                 OK["device"], plat=plat, mpy=mpy & 0xFF, free=free // 1024 if free >= 0 else "?"

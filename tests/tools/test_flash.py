@@ -133,22 +133,36 @@ def test_reflash_repairs_a_changed_file_and_copies_the_bundle(
         code, out, err = run("--lang", "en", "flash", "-p", port, "-b", "unix-sim")
         assert code == 0, err
         assert "done: 1 written" in out and "/flash/protocol/crc.mpy" in err
-        # a provisioned device's bundle
+        # a provisioned device's bundle: refused on another board, copied on its own
         store = store_at(hall_dir)
         registry.add_device(store, device_id="EV-7", key=bytes(16), kind=1, now_ms=now_ms())
         store.conn.execute("UPDATE devices SET board = 'unix-sim', factory_id = 'F7'")
         store.close()
         assert run("provision", "bundle", "EV-7")[0] == 0
         code, out, err = run("--lang", "en", "flash", "-p", port, "--device", "EV-7")
-        assert code == 0, err
-        assert "done: 2 written" in out  # device.json replaced, offline.json new
+        assert code == 1 and "wrong device: this board's factory id is" in err
+        assert "the bundle is for F7" in err
         r = subprocess.run(
             [MPREMOTE, "connect", port, "resume", "fs", "cat", ":/flash/hcp/device.json"],
             capture_output=True,
             text=True,
             timeout=30,
         )
-        assert json.loads(r.stdout)["factory_id"] == "F7"
+        factory_id = json.loads(r.stdout)["factory_id"]  # the first flash made one up
+        store = store_at(hall_dir)
+        store.conn.execute("UPDATE devices SET factory_id = ?", (factory_id,))
+        store.close()
+        assert run("provision", "bundle", "EV-7")[0] == 0
+        code, out, err = run("--lang", "en", "flash", "-p", port, "--device", "EV-7")
+        assert code == 0, err
+        assert "done: 1 written" in out  # offline.json; device.json is the same document
+        r = subprocess.run(
+            [MPREMOTE, "connect", port, "resume", "fs", "cat", ":/flash/hcp/offline.json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert json.loads(r.stdout)["version"] == 0
     finally:
         b.close()
 
