@@ -66,6 +66,7 @@ class Hub:
         return out.stdout.decode()
 
     def start(self) -> Hub:
+        assert self.proc is None, "the hub is already running"
         self.proc = subprocess.Popen(
             [
                 HCP,
@@ -84,13 +85,16 @@ class Hub:
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None:
+                self.proc = None
                 raise AssertionError(f"hub exited: {self.log.read_text()[-2000:]}")
             try:
                 if httpx.get(f"{self.base}/api/v1/health", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "hub did not start within 60 s"
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("hub did not start within 60 s")
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -104,7 +108,7 @@ class Hub:
         self.proc = None
 
     def __enter__(self) -> Hub:
-        return self.start()
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -105,6 +105,7 @@ def test_kill_9_during_rating_storm(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     kills = 0
     next_press = time.monotonic()
     started = time.monotonic()
+    proc: subprocess.Popen[bytes] | None = None
     try:
         for p in peers:
             p.connect()
@@ -163,6 +164,9 @@ def test_kill_9_during_rating_storm(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             )
         }
     finally:
+        if proc is not None and proc.poll() is None:  # a failed assertion: leave nothing behind
+            proc.kill()
+            proc.wait()
         for pty in ptys.values():
             pty.close()
         hub.stop()
