@@ -297,3 +297,39 @@ def test_bad_bytes_on_the_link_change_nothing(
     assert registry.devices(store) == [] and registry.history(store) == []
     assert registry.position(store, "W01") is None
     store.close()
+
+
+def test_retire_and_chinese_messages(hall_dir: Path, run: Run) -> None:
+    store = store_at(hall_dir)
+    registry.add_device(store, device_id="QR-1", key=bytes(16), kind=2, window_id="W03", now_ms=1)
+    store.close()
+    code, out, _ = run("--lang", "zh-CN", "provision", "retire", "QR-1")
+    assert code == 0 and "设备 QR-1 已退役" in out
+    code, _, err = run("--lang", "zh-CN", "provision", "retire", "QR-9")
+    assert code == 1 and err.startswith("hcp: 没有设备 QR-9")
+    store = store_at(hall_dir)
+    dev = registry.device(store, "QR-1")
+    assert dev is not None and dev.quarantine == "retired" and dev.window_id is None
+    assert registry.device_key(store, "QR-1") is None
+    assert [(h["event"], h["window_id"]) for h in registry.history(store)] == [("retired", "W03")]
+    store.close()
+    # a retired id is never provisioned again
+    pty = Pty(hall_dir / "tty")
+    with BenchPeer(pty.master, factory_id="F00010", kind=M.KIND_QR) as peer:
+        code, _, err = run(
+            "--lang",
+            "zh-CN",
+            "provision",
+            "device",
+            "--port",
+            str(pty.path),
+            "--window",
+            "W03",
+            "--device-id",
+            "QR-1",
+            "--timeout",
+            "5",
+            *STAFF,
+        )
+        assert peer.provisioned is None
+    assert code == 1 and "设备标识 QR-1 已退役，不能再使用" in err
