@@ -9,10 +9,12 @@ and 9, so the default is due at the end of Mar 9 = 2026-03-10 00:00 China time; 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from hub.db.engine import make_engine
@@ -23,7 +25,7 @@ from hub.jobs import leases
 from hub.jobs.default_ratings import LEASE, due_at, origin_id, run_once
 from hub.policy import PROFILES_DIR, PolicyLoader, load_profile
 from hub.workdays import WorkCalendar
-from tests.hub.conftest import HubDb, make_hall
+from tests.hub.conftest import HubDb, fresh_database, make_hall
 from tests.hub.helpers import DEPT, HALL, event, rating
 
 CST = timezone(timedelta(hours=8))
@@ -227,3 +229,51 @@ def test_origin_id_for_any_case_number() -> None:
     odd = origin_id("宁波/2026/第1号")
     assert odd.startswith("default:sha256:") and len(odd) <= 64
     assert odd == origin_id("宁波/2026/第1号")  # stable: the identity of the default
+
+
+def test_two_serve_processes_run_the_job_once_each_case(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two real ``hcp hub serve --default-ratings mangshi`` processes over one PostgreSQL
+    (the production setting; threads with separate engines cover SQLite above), each running
+    the job every 0.3 s: every due case gets exactly one default."""
+    from tests.hub.test_cli_hub import HubProcess
+
+    databases = fresh_database(request, "postgresql", tmp_path)
+    url = next(databases)
+    db = HubDb("postgresql", url, make_engine(url))
+
+    def cleanup() -> None:
+        db.engine.dispose()
+        next(databases, None)
+
+    request.addfinalizer(cleanup)
+    make_hall(db.engine)
+    # Finished 20 days ago: Mangshi's 5 working days have passed whatever the holidays.
+    finished = (datetime.now(UTC) - timedelta(days=20)).isoformat()
+    events: list[Any] = []
+    for c in ("S1", "S2", "S3"):
+        events += [
+            event(f"o-{c}", "case_opened", case_no=c, dept_code=DEPT, occurred_at=finished),
+            event(f"f-{c}", "case_finished", case_no=c, occurred_at=finished),
+        ]
+    with db.engine.begin() as connection:
+        ingest_case_events(
+            connection=connection, hall_id=HALL, items_in=events, now=DUE, actor="test"
+        )
+    args = ("--default-ratings", "mangshi", "--default-ratings-interval", "0.3")
+    hubs = [HubProcess(db.url, *args), HubProcess(db.url, *args)]
+    try:
+        for hub in hubs:
+            hub.wait_ready()
+        deadline = time.monotonic() + 60
+        while len(defaults(db)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # a few more runs of both schedulers: nothing more may appear
+    finally:
+        for hub in hubs:
+            hub.stop()
+    assert sorted(r.case_no for r in defaults(db)) == ["S1", "S2", "S3"]
+    with db.engine.connect() as connection:
+        holder = connection.execute(select(job_leases.c.holder)).scalar_one()
+    assert holder.count(":") >= 2  # host:pid:random of one of the processes
