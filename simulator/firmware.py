@@ -28,7 +28,7 @@ from simulator.devices import PressResult, _Pty
 
 POLL_S = 0.01
 CLICK_MS = 60  # longer than the firmware's 50 ms debounce
-THANKED_WAIT_S = 10.0
+THANKED_WAIT_S = 30.0  # the record is on flash in ms; a loaded machine can take seconds
 REASON_WAIT_S = 5.0
 HEAP = {"evaluator": "256k", "combined": "384k", "qr": "352k"}  # docs/performance.md
 
@@ -135,9 +135,13 @@ class FirmwareDevice:
         before = len(self.thanked)
         await self.request("click", button=level - 1, ms=CLICK_MS)
         if level in M.BAD_LEVELS:
+            # A first 差评 opens the reason screen; a repeat is recorded at once.
             offered = self.reasons.get(level, [])
             pick = next((offered.index(c) for c in reasons if c in offered), 0)
-            if await self._until(lambda s: s["ui"] == "reason", REASON_WAIT_S) is not None:
+            s = await self._until(
+                lambda s: s["ui"] == "reason" or len(self.thanked) > before, REASON_WAIT_S
+            )
+            if s is not None and s["ui"] == "reason" and len(self.thanked) <= before:
                 await self.request("click", button=pick, ms=CLICK_MS)
         end = time.monotonic() + THANKED_WAIT_S
         while len(self.thanked) <= before and time.monotonic() < end:

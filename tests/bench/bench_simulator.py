@@ -13,6 +13,8 @@ Measured in one run:
   ptys, as fast as possible, then the accounting of every press against the agent's store
   (policy.invite_s = 2: a staff self-press waits for the last invite's deadline so that the
   device sends it unsolicited; with 60 s the run would mostly wait);
+- with the real firmware: the same, the 12 devices MicroPython unix port processes clicked
+  through their control channel (simulator.firmware);
 - paced: the real agent again at speed 600 (one wall second = ten simulated minutes) for
   the first simulated half hour: how late events start against the simulated clock.
 """
@@ -32,12 +34,14 @@ from typing import Any
 
 import httpx
 
+from protocol import messages as M
 from simulator.accounting import account
 from simulator.engine import Engine, RunReport
+from simulator.firmware import FirmwareHall
 from simulator.plan import plan
 from simulator.scenario import Scenario, load_scenario
 from tests.bench.report import write_block
-from tests.simulator.hall import AgentHall
+from tests.simulator.hall import HALL_ID, AgentHall
 
 DEFAULT = Path(__file__).resolve().parents[2] / "simulator" / "scenarios" / "default.toml"
 PACED_SPEED = 600.0
@@ -81,23 +85,38 @@ async def bench_engine_alone(sc: Scenario, duration: float | None) -> RunReport:
 
 
 async def bench_agent(
-    sc: Scenario, duration: float | None, speed: float | None
+    sc: Scenario, duration: float | None, speed: float | None, *, firmware: bool = False
 ) -> tuple[RunReport, Engine, Any]:
     with tempfile.TemporaryDirectory(prefix="hcp-bench-sim-") as tmp:
-        hall = AgentHall(Path(tmp), sc, invite_s=INVITE_S)
+        hall = AgentHall(
+            Path(tmp),
+            sc,
+            invite_s=INVITE_S,
+            peers=not firmware,
+            kind=M.KIND_EVALUATOR if firmware else M.KIND_COMBINED,
+        )
         await hall.start()
+        fw = None
         try:
+            if firmware:
+                fw = FirmwareHall(hall.device_dir, hall.keys, hall_id=HALL_ID, invite_s=INVITE_S)
+                await fw.start()
+                assert await fw.wait_linked(60) == []
+            devices = dict(fw.devices) if fw is not None else hall.devices()
             engine = Engine(
                 sc,
                 plan(sc),
                 agent_url=hall.url,
-                devices=hall.devices(),
+                devices=devices,
                 speed=speed,
                 tag="bench",
                 duration_s=duration,
             )
             report = await engine.run()
         finally:
+            if fw is not None:
+                await fw.stop()
+                fw.close()
             await hall.stop()
         acc = account(engine.truth, hall.store_path)
     return report, engine, acc
@@ -119,15 +138,18 @@ def main(argv: list[str]) -> int:
     alone = asyncio.run(bench_engine_alone(sc, duration))
     agent, _engine, acc = asyncio.run(bench_agent(sc, duration, None))
     paced, paced_engine, paced_acc = asyncio.run(bench_agent(sc, PACED_SIM_S, PACED_SPEED))
+    fw, _fw_engine, fw_acc = asyncio.run(bench_agent(sc, duration, None, firmware=True))
     lags = paced_engine.lag_s
-    if not acc.ok or not paced_acc.ok:
-        print("accounting failed:", acc.problems[:5], paced_acc.problems[:5], file=sys.stderr)
-        return 1
+    for a in (acc, paced_acc, fw_acc):
+        if not a.ok:
+            print("accounting failed:", a.problems[:5], file=sys.stderr)
+            return 1
     day_s = sc.end_s()
     rows = [
         ("plan (discrete-event model only)", n_plan, plan_s, day_s),
         ("engine alone (baseline: no agent, no devices)", alone.events, alone.wall_s, alone.sim_s),
         ("engine + real agent + 12 device peers", agent.events, agent.wall_s, agent.sim_s),
+        ("engine + real agent + 12 real firmware devices", fw.events, fw.wall_s, fw.sim_s),
     ]
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores,"
@@ -147,7 +169,8 @@ def main(argv: list[str]) -> int:
         f" of its own speed: the agent's case API ({agent.api_calls:,} calls, each a committed"
         " SQLite transaction) and the wait for each press's acknowledgement set the pace."
         f" Accounting after the run: {acc.thanked} thanked presses, all in the agent's store,"
-        f" bound as expected ({dict(sorted(acc.bindings.items()))}).",
+        f" bound as expected ({dict(sorted(acc.bindings.items()))}); with the firmware"
+        f" {fw_acc.thanked}, likewise ({dict(sorted(fw_acc.bindings.items()))}).",
         "",
         f"Paced at speed {PACED_SPEED:.0f} against the real agent ({paced.events} events in the"
         f" first {PACED_SIM_S / 60:.0f} simulated minutes, {paced.wall_s:.1f} s of wall time):"
