@@ -631,3 +631,30 @@ def test_an_exclusion_leaves_the_results_and_stays_visible(setup: HubDb) -> None
         shown = excluded_ratings(connection=c, period=period)
         assert c.execute(select(func.count()).select_from(ratings)).scalar_one() == 3
     assert [(r["rating_id"], r["outcome"]) for r in shown] == [(order.rating_id, "malicious")]
+
+
+def test_report_form_deadline_after_rectification(setup: HubDb) -> None:
+    # Shandong HRSS: the 核查整改情况报告单 within 5 (natural) days after rectification. Done
+    # Mon 2026-03-02: day 5 is Sat Mar 7, a rest day, so the period ends Mon Mar 9
+    # (民法典 第二百零三条, the profile's roll_to_workday); warned from Sun Mar 8.
+    db = setup
+    ingest(db.engine, [bad(1)], NOW, config=SHANDONG)
+    order = order_for(db.engine, "NB-2026-000001")
+    _force(db, order.id, State.RECTIFYING)
+    with db.engine.begin() as c:
+        after = service.act(
+            connection=c, order_id=order.id, action=Action.RECTIFY, who=PRINCIPALS["handler"],
+            fields={"reason": "已整改", "mode": "ledger"}, config=SHANDONG, now=NOW,
+        )  # fmt: skip
+    assert after.state == "reporting"
+    assert after.report_due_at == datetime(2026, 3, 10, tzinfo=CST)
+    assert after.report_warn_at == datetime(2026, 3, 8, tzinfo=CST)
+    assert service.deadline_state(after, datetime(2026, 3, 8, 9, tzinfo=CST))[::2] == (
+        "report",
+        "upcoming",
+    )
+    # Ningbo sets no report form: nothing is due, nothing is warned about
+    _force(db, order.id, State.RECTIFYING, report_due_at=None, report_warn_at=None)
+    after = _act(db, order.id, Action.RECTIFY, PRINCIPALS["handler"], reason="x", mode="ledger")
+    assert after.report_due_at is None
+    assert service.deadline_state(after, NOW + timedelta(days=300))[2] == "none"
