@@ -126,3 +126,59 @@ def test_provision_factory_test_and_agent_with_real_firmware(
     dev = registry.device(store, "EV-F-0001")
     store.close()
     assert dev is not None and dev.firmware and dev.board == "unix-sim"
+
+
+def test_flashed_firmware_boots_into_provisioning(hall_dir: Path, run: Run) -> None:
+    """The whole bench: hcp flash onto an empty simulated board, boot what it wrote (the
+    firmware loaded from the image, not from the repository), provision it."""
+    from tests.firmware_app.device import free_port
+    from tools.flash_relay import SimulatedBoard, boot_flashed_app, micropython
+
+    image = hall_dir / "flash.img"
+    with SimulatedBoard(hall_dir / "usb", image) as board:
+        code, out, err = run("--lang", "en", "flash", "-p", str(board.cable.path), "-b", "unix-sim")
+        assert code == 0, err
+    (hall_dir / "sim").mkdir()
+    cable = VirtualCable(hall_dir / "bench", board_path=hall_dir / "sim" / "serial")
+    app = boot_flashed_app(image, hall_dir, env={"HCP_CONTROL_PORT": str(free_port())})
+    try:
+        code, out, err = run(
+            "provision",
+            "device",
+            "--port",
+            str(cable.path),
+            "--window",
+            "W02",
+            "--staff",
+            "S2001",
+            "--name",
+            "王五",
+            "--number",
+            "2001",
+            "--timeout",
+            "20",
+        )
+        log = (hall_dir / "device.log").read_text()
+        assert code == 0, err + log
+        assert "hcp-sim: firmware from /flash/firmware/__init__.mpy" in log
+        assert "key check passed" in out
+    finally:
+        app.kill()
+        app.wait(5)
+        cable.unplug()
+    store = store_at(hall_dir)
+    (dev,) = registry.devices(store)
+    store.close()
+    script = (
+        "import sys, vfs\n"
+        f"sys.path.append({str(Path(__file__).resolve().parents[2])!r})\n"
+        "from firmware.storage.blockdev import FileBlockDev\n"
+        f"vfs.mount(vfs.VfsLfs2(FileBlockDev({str(image)!r}, 4096, 128), progsize=256), '/f')\n"
+        "print(open('/f/hcp/identity.json').read())\n"
+    )
+    import subprocess
+
+    r = subprocess.run([micropython(), "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    identity = json.loads(r.stdout)
+    assert identity["device_id"] == dev.device_id and identity["hall"] == "H330201001"
