@@ -70,8 +70,20 @@ def test_every_thanked_press_is_bound_as_the_scenario_says(tmp_path: Path) -> No
         # 差评 carry their reasons
         bad = db.execute("SELECT reasons FROM ratings WHERE level >= 4").fetchall()
         assert bad and all(r[0] != "[]" for r in bad)
+
+        # The accounting is no rubber stamp: lose a thanked rating, count a repeat.
+        counted = next(p for p in truth.presses if p.expect == "counted")
+        db.execute(
+            "DELETE FROM ratings WHERE device_id = ? AND seq = ?", (counted.device_id, counted.seq)
+        )
+        db.execute("UPDATE ratings SET binding = 'counted' WHERE binding = 'repeat'")
+        db.commit()
     finally:
         db.close()
+    broken = account(truth, hall.store_path)
+    assert any(f"#{counted.seq} " in p and "not in the agent's store" in p for p in broken.problems)
+    assert any("recorded counted, expected repeat" in p for p in broken.problems)
+    assert any("counted ratings (one per case)" in p for p in broken.problems)
 
 
 def test_the_simulated_clock_runs_at_its_speed() -> None:
