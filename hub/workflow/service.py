@@ -577,15 +577,29 @@ def record_follow_up(
         )
     else:
         action = Action.FOLLOW_UP_SATISFIED
-    act(
-        connection=connection,
-        order_id=order.id,
-        action=action,
-        who=SYSTEM,
-        fields={"follow_up_rating_id": rating["id"], "level": rating["level"]},
-        config=config,
-        now=now,
-    )
+    try:
+        act(
+            connection=connection,
+            order_id=order.id,
+            action=action,
+            who=SYSTEM,
+            fields={"follow_up_rating_id": rating["id"], "level": rating["level"]},
+            config=config,
+            now=now,
+        )
+    except WorkflowError as e:
+        # Someone moved the order at this very moment (closed it, say): the rating is
+        # stored all the same (ingest must not fail over it) and the miss is on record.
+        audit.record(
+            connection,
+            at=now,
+            actor=SYSTEM.actor,
+            action="workflow.follow_up_unmatched",
+            target=f"rating:{rating['id']}",
+            work_order_id=order.id,
+            refused=e.code,
+        )
+        return None
     return int(order.id)
 
 

@@ -658,3 +658,23 @@ def test_report_form_deadline_after_rectification(setup: HubDb) -> None:
     after = _act(db, order.id, Action.RECTIFY, PRINCIPALS["handler"], reason="x", mode="ledger")
     assert after.report_due_at is None
     assert service.deadline_state(after, NOW + timedelta(days=300))[2] == "none"
+
+
+def test_a_follow_up_nothing_awaits_changes_no_order(setup: HubDb) -> None:
+    db = setup
+    ingest(db.engine, [bad(1)], NOW)
+    before = _snapshot(db, order_for(db.engine, "NB-2026-000001").id)
+    early = rating(77, case_no="NB-2026-000001", level=5, reasons=[501], assess_number=2)
+    stray = rating(78, case_no="NB-2026-999999", level=1, assess_number=2)
+    result = ingest(db.engine, [early, stray], NOW)
+    assert result.counts["accepted"] == 2  # both stored: ingest never refuses over it
+    after = _snapshot(db, order_for(db.engine, "NB-2026-000001").id)
+    assert after[0] == before[0] and after[1] == before[1]  # order and its steps unchanged
+    assert count_orders(db.engine) == 1  # a follow-up 差评 opens no order of its own
+    with db.engine.connect() as c:
+        unmatched = c.execute(
+            select(func.count())
+            .select_from(audit_log)
+            .where(audit_log.c.action == "workflow.follow_up_unmatched")
+        ).scalar_one()
+    assert unmatched == 2
