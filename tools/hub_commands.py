@@ -109,8 +109,8 @@ T = {
         "holiday table file to import (repeatable; needed for years chinese-calendar lacks)",
     ),
     "serve_default_ratings": Text(
-        "按此辖区配置定时执行默认评价任务（多个进程同时运行也只有一个在执行）",
-        "run the default-rating job on an interval with this profile (with several "
+        "按 --policy 的辖区配置定时执行默认评价任务（多个进程同时运行也只有一个在执行）",
+        "run the default-rating job on an interval with the --policy profile (with several "
         "processes, one at a time works)",
     ),
     "serve_interval": Text(
@@ -238,7 +238,7 @@ def _arguments(parser: HcpParser) -> None:
     serve.add_argument("--max-inflight", type=int, metavar="N", help=serve.tr(T["max_inflight"]))
     serve.add_argument("--hall-rate", type=float, metavar="N", help=serve.tr(T["hall_rate"]))
     serve.add_argument(
-        "--default-ratings", metavar="PROFILE", help=serve.tr(T["serve_default_ratings"])
+        "--default-ratings", action="store_true", help=serve.tr(T["serve_default_ratings"])
     )
     serve.add_argument(
         "--default-ratings-interval", type=float, default=600.0, metavar="S",
@@ -408,11 +408,10 @@ def _serve(state: State, args: argparse.Namespace) -> None:
     if args.default_ratings:
         from hub.jobs.default_ratings import Scheduler
 
-        profile, calendar = _policy(args.default_ratings, args.holiday_table)
         scheduler = Scheduler(
             engine=engine,
-            profile=profile,
-            calendar=calendar,
+            profile=workflow.profile,
+            calendar=workflow.calendar,
             interval_s=args.default_ratings_interval,
         )
         scheduler.start()

@@ -234,7 +234,7 @@ def test_origin_id_for_any_case_number() -> None:
 def test_two_serve_processes_run_the_job_once_each_case(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """Two real ``hcp hub serve --default-ratings mangshi`` processes over one PostgreSQL
+    """Two real ``hcp hub serve --policy mangshi --default-ratings`` processes over one PostgreSQL
     (the production setting; threads with separate engines cover SQLite above), each running
     the job every 0.3 s: every due case gets exactly one default."""
     from tests.hub.test_cli_hub import HubProcess
@@ -261,7 +261,7 @@ def test_two_serve_processes_run_the_job_once_each_case(
         ingest_case_events(
             connection=connection, hall_id=HALL, items_in=events, now=DUE, actor="test"
         )
-    args = ("--default-ratings", "mangshi", "--default-ratings-interval", "0.3")
+    args = ("--policy", "mangshi", "--default-ratings", "--default-ratings-interval", "0.3")
     hubs = [HubProcess(db.url, *args), HubProcess(db.url, *args)]
     try:
         for hub in hubs:
