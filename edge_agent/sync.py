@@ -74,7 +74,9 @@ AUTH_RETRY_S = 60.0  # re-read the token file this often after a 401
 RETRY_AFTER_MAX_S = 3600  # a Retry-After beyond an hour is a misconfigured hub
 RETRY_AFTER_DEFAULT_S = 5  # 429/503 without a usable Retry-After
 IDLE_S = 0.25  # how often an empty outbox is looked at again
-GZIP_LEVEL = 1  # measured: level 1 is ~4x faster than 6 and the ratio is within 15 %
+# 500 bench presses (178 KB of JSON): level 1 gives 2.6 KB in 0.24 ms, level 6 2.1 KB in
+# 0.61 ms. Both are far below one round trip; the cheaper one leaves the CPU to the links.
+GZIP_LEVEL = 1
 LAST_SUCCESS = "sync.last_success_ms"
 
 
