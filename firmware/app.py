@@ -167,6 +167,14 @@ class App:
         )
         self.hw.event("thanked", seq=seq, level=level, flags=flags, boot=self.boot, ticks=ticks)
         self._wake.set()
+        self._mark_storage()
+
+    def _mark_storage(self):
+        """Show the outbox's mark (near full / dropped) on the screen when it changes."""
+        m = self.outbox.mark()
+        if m != self.ui.storage_mark:
+            self.ui.storage_mark = m
+            self.ui.start(clock.now())  # a redraw of the current screen
 
     async def _link(self):
         backoff = BACKOFF_MIN_MS
@@ -305,6 +313,7 @@ class App:
             elif isinstance(e, Acked):
                 self.outbox.ack(e.seq)
                 self.hw.event("acked", seq=e.seq)
+                self._mark_storage()
             elif isinstance(e, LinkUp):
                 w = e.peer
                 if w.time_ms:

@@ -259,6 +259,7 @@ class UI:
         self.screen = None  # last screen rendered
         # link and window
         self.online = False  # until the first WELCOME: presses carry FLAG_OFFLINE
+        self.storage_mark = 0  # the app's Outbox.mark() (near full / dropped): drawn, not state
         self.paused = False
         self.pause_reason = None
         # CONFIG

@@ -34,6 +34,7 @@ PAUSED_EN = "Service paused"
 NO_STAFF_ZH = "暂无工作人员"
 NUMBER_ZH = "工号"
 OFFLINE_ZH = "离线"
+STORAGE_FULL_ZH = "存满"  # the outbox is near full or dropped ratings (outbox.py overflow policy)
 SECONDS_ZH = "秒"
 SCAN_IDLE_ZH = "扫码评价"
 PATTERN_ZH = "显示自检"
@@ -108,6 +109,20 @@ class Screens:
             else:
                 self.fb.rect(x, y, size, size, 1)
             self.pen.text(str(i + 1), x, y + size + 1, 1, scale, size, 1)
+
+    def _storage_mark(self, ui, right, y):
+        """An inverted "存满" ending at x = right when the app set ui.storage_mark; its width.
+
+        The app sets it from Outbox.mark(): near full, or ratings dropped by the overflow
+        policy and not yet past the agent's ack. A technician must see it (never silent).
+        """
+        if not ui.storage_mark:
+            return 0
+        pen = self.pen
+        w = pen.measure(STORAGE_FULL_ZH) + 2
+        self.fb.fill_rect(right - w, y, w, pen.line_h, 1)
+        pen.text(STORAGE_FULL_ZH, right - w + 1, y, 0, 1, w)
+        return w
 
     def _offline_mark(self, x, y, scale):
         """An inverted "离线" at (x, y); returns its width."""

@@ -30,6 +30,9 @@ class LargeScreens(S.Screens):
             self.fb.fill_rect(self.w - mark - 4, 8, mark, 14, 0)
             self.pen.text(S.OFFLINE_ZH, self.w - mark - 2, 8, 1, 1, mark)
             room -= mark + 6
+        m = self._storage_mark(ui, room + 4, 8)
+        if m:
+            room -= m + 4
         scale = self._fit_scale(text, SCALE, room)
         self.pen.text(text, 4, 2 if scale == SCALE else 9, 0, scale, room)
 

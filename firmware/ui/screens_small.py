@@ -17,6 +17,7 @@ class SmallScreens(S.Screens):
         room = self.w
         if not ui.online:
             room -= self._offline_mark(self.w - 26, 0, 1) + 2
+        room -= self._storage_mark(ui, room, 0)
         self.pen.text(ui.window, 0, 0, 1, 1, room)
         self.fb.hline(0, ROW + 1, self.w, 1)
 

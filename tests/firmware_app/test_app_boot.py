@@ -6,6 +6,7 @@ error that is reported instead of a boot loop."""
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +16,15 @@ from protocol.messages import Message
 from protocol.packet import PROVISIONING_KEY, key_check
 from tests.agent.helpers import Pty
 from tests.firmware_app.conftest import Rig
-from tests.firmware_app.device import HALL, AgentEnd, Device, device_json, seed_flash
+from tests.firmware_app.device import (
+    HALL,
+    ROOT,
+    AgentEnd,
+    Device,
+    config_msg,
+    device_json,
+    seed_flash,
+)
 
 NEW_KEY = bytes(range(100, 132))
 
@@ -148,3 +157,37 @@ def test_watchdog_kills_a_stalled_loop(fw_build: Path, tmp_path: Path) -> None:
 
 
 _ = subprocess  # the device processes are started through tests.firmware_app.device
+
+
+def test_outbox_overflow_is_marked_reported_and_a_gap(fw_build: Path, tmp_path: Path) -> None:
+    # A tiny outbox (2 segments x 4 ratings) and an agent that stores nothing: the screen
+    # marks it near full, then the oldest ratings are dropped (counted, reported in STATUS)
+    # and the next HELLO's `oldest` makes the agent see the gap (docs/protocol.md §8).
+    profile = json.loads((ROOT / "hardware" / "boards" / "unix-sim.json").read_text())
+    profile["storage"]["outbox"] = {"segments": 2, "records": 4}
+    rig = Rig(fw_build, tmp_path, extra={"hcp/board.json": json.dumps(profile).encode()})
+    try:
+        rig.up()
+        rig.agent.ack_ratings = False
+        rig.agent.send(config_msg(thanks_s=0))
+        rig.until(lambda: rig.state()["config_version"] == 7)
+        plain = rig.ctl("frame")["data"]
+        for i in range(5):
+            rig.ctl("click", button=i % 5)
+            time.sleep(0.08)
+        st = rig.until(lambda: (s := rig.state())["next_seq"] == 6 and s)
+        assert st["mark"] & 1 and st["dropped"] == 0  # near full: the next segment drops
+        rig.until(lambda: rig.state()["ui"] == "idle", 10)
+        assert rig.ctl("frame")["data"] != plain  # 存满 on the screen
+        for i in range(4):
+            rig.ctl("click", button=i % 5)
+            time.sleep(0.08)
+        st = rig.until(lambda: (s := rig.state())["next_seq"] == 10 and s)
+        assert st["dropped"] == 4 and st["mark"] & 2 and st["oldest"] == 5
+        status = rig.until(lambda: (m := rig.agent.last(M.STATUS)) and m.outbox_dropped == 4 and m)
+        assert status.outbox_depth == 5
+        rig.restart()  # a new HELLO: oldest 5, so seqs 1..4 are reported as a gap
+        rig.until(lambda: len(rig.agent.hellos) == 2)
+        assert rig.agent.hellos[-1].oldest == 5 and rig.agent.session.rx_acked == 4
+    finally:
+        rig.close()
