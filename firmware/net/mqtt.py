@@ -155,6 +155,13 @@ class Client:
             )
         except asyncio.TimeoutError:  # noqa: UP041 (MicroPython's own class)
             raise MqttError("mqtt.timeout", "no TCP/TLS connection within %d ms" % self.timeout_ms)
+        if not self.ssl:
+            # Nagle holds a small PUBLISH until the previous segment is acked; with the peer's
+            # delayed ACK that cost the agent ~40 ms per hop (docs/performance.md, MQTT link).
+            try:  # noqa: SIM105 (MicroPython has no contextlib)
+                self._sw.s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY (lwIP uses the same)
+            except (AttributeError, OSError):
+                pass
         pkt = w.connect(
             self.client_id, self.keepalive, self.clean, self.user, self.password, self.will
         )
