@@ -390,7 +390,8 @@ def test_database_refuses_update_and_delete(api: SyncClient, db: HubDb, table: s
     api.post_items(HEALTH, [health("ev-0001", "2026-03-02T09:00:00+08:00")])
     statements = [f"UPDATE {table} SET id = id", f"DELETE FROM {table}"]
     if db.kind == "postgresql":
-        statements.append(f"TRUNCATE {table}")
+        # CASCADE: other tables reference ratings; the trigger must refuse it all the same.
+        statements.append(f"TRUNCATE {table} CASCADE")
     for statement in statements:
         with pytest.raises(Exception, match="append-only"), db.engine.begin() as connection:
             connection.execute(text(statement))
