@@ -8,7 +8,10 @@ prints progress and the result. Presses need devices: with ``--peers DIR`` the s
 makes one CPython device peer per ``DIR/<device>.key`` on a pty ``DIR/<device>.tty`` (name
 those in agent.toml's [[serial]]); without it, only the case system is driven and planned
 presses are recorded as not made. ``--store`` checks the agent's store against the run's
-ground truth afterwards (simulator.accounting). Heavy imports stay inside the handlers.
+ground truth afterwards (simulator.accounting). ``devices`` starts a rack of real-firmware
+virtual devices (simulator.rack), writes their manifest and serves the control API and the
+technician UI (simulator.control_api) until Ctrl-C or ``--duration``. Heavy imports stay
+inside the handlers.
 """
 
 from __future__ import annotations
@@ -78,6 +81,29 @@ T = {
     ),
     "truth": Text("把实际情况（JSON）写入此文件", "write the ground truth (JSON) to this file"),
     "json": Text("以 JSON 输出", "print JSON"),
+    "devices": Text(
+        "启动虚拟设备（真实固件）及其控制接口和技术人员页面",
+        "start virtual devices (the real firmware) with their control API and technician UI",
+    ),
+    "dir": Text(
+        "设备目录：密钥 <设备>.key、闪存映像、串口 <设备>.tty、manifest.json",
+        "device directory: keys <device>.key, flash images, ports <device>.tty, manifest.json",
+    ),
+    "count": Text(
+        "没有密钥文件时新建这么多台设备（EV-S001…）",
+        "with no key files there, make this many devices (EV-S001…)",
+    ),
+    "hall": Text("大厅编号（写入设备身份）", "hall id (written into the device identity)"),
+    "kind": Text("设备类型（默认 evaluator）", "device kind (default evaluator)"),
+    "mqtt": Text(
+        "经 MQTT 代理 HOST:PORT 连接（默认：串口，经虚拟串口线）",
+        "link over the MQTT broker HOST:PORT (default: serial, through a virtual cable)",
+    ),
+    "listen": Text(
+        "控制接口和页面的监听地址（默认 127.0.0.1:8480）",
+        "listen address of the control API and UI (default 127.0.0.1:8480)",
+    ),
+    "run_for": Text("运行这么多秒后停止（默认：直到 Ctrl-C）", "stop after this many seconds"),
 }
 
 OUT = {
@@ -123,6 +149,16 @@ OUT = {
         "{c}, repeat {r}, unsolicited {u})",
     ),
     "account_bad": Text("核对发现 {n} 个问题：", "accounting found {n} problems:"),
+    "rack_up": Text(
+        "{n} 台虚拟设备已启动；清单 {manifest}\n控制接口 {url}/api/devices · 技术人员页面 {url}/",
+        "{n} virtual devices started; manifest {manifest}\ncontrol API {url}/api/devices"
+        " · technician UI {url}/",
+    ),
+    "rack_device": Text(
+        "  {id}  {kind:10} {link:32} 控制端口 {port}",
+        "  {id}  {kind:10} {link:32} control port {port}",
+    ),
+    "rack_down": Text("虚拟设备已停止", "virtual devices stopped"),
 }
 
 E = {
@@ -141,6 +177,11 @@ E = {
     ),
     "store": Text("无法读取代理存储 {p}：{e}", "cannot read the agent store {p}: {e}"),
     "agent": Text("无法连接大厅代理 {u}：{e}", "cannot reach the hall agent at {u}: {e}"),
+    "listen": Text("监听地址应为 HOST:PORT，实际为 {v!r}", "listen must be HOST:PORT, got {v!r}"),
+    "no_keys": Text(
+        "{p} 中没有 *.key 设备密钥文件：用 --count 新建设备",
+        "no *.key device key files in {p}: make devices with --count",
+    ),
     "firmware": Text(
         "虚拟设备（真实固件）未能启动：{e}（见 {log}）",
         "the virtual devices (real firmware) did not start: {e} (see {log})",
@@ -389,6 +430,74 @@ async def _progress(state: State, engine: Engine) -> None:
         )
 
 
+def _host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(E["listen"].format("en", v=value))
+    return host, int(port)
+
+
+def _devices(state: State, args: argparse.Namespace) -> int | None:
+    return asyncio.run(_devices_async(state, args))
+
+
+async def _devices_async(state: State, args: argparse.Namespace) -> int | None:
+    import uvicorn
+
+    from simulator.control_api import make_app
+    from simulator.rack import DeviceRack, DeviceSpec, RackError, new_specs
+    from simulator.vdevice import SeedError, ToolMissing
+
+    directory = Path(args.dir)
+    transport = "mqtt" if args.mqtt else "serial"
+    if args.count:
+        specs = new_specs(directory, args.count, kind=args.kind)
+    else:
+        keys = _read_keys(directory) if directory.is_dir() and any(directory.glob("*.key")) else {}
+        if not keys:
+            raise HcpError(E["no_keys"].fill(p=directory))
+        specs = [DeviceSpec(i, k, args.kind) for i, k in keys.items()]
+    for spec in specs:
+        spec.transport = transport
+    try:
+        rack = DeviceRack(directory, specs, hall_id=args.hall, broker=args.mqtt)
+    except (RackError, SeedError, ToolMissing, OSError) as e:
+        raise HcpError(E["firmware"].fill(e=e, log=directory / "device.log")) from e
+    host, port = args.listen
+    url = f"http://{host}:{port}"
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(rack), host=host, port=port, log_level="warning", lifespan="off")
+    )
+    try:
+        await rack.start()
+        manifest = rack.write_manifest({"api": url})
+        serving = asyncio.create_task(server.serve())
+        await asyncio.sleep(0.2)
+        if serving.done():  # the port is taken: uvicorn logged why
+            raise HcpError(E["listen"].fill(v=f"{host}:{port}"))
+        print(state.text(OUT["rack_up"], n=len(rack.devices), manifest=manifest, url=url))
+        for d in rack.manifest()["devices"]:
+            link = d["tty"] or f"mqtt {args.mqtt[0]}:{args.mqtt[1]}"
+            print(
+                state.text(
+                    OUT["rack_device"],
+                    id=d["device_id"],
+                    kind=d["kind"],
+                    link=link,
+                    port=d["control_port"],
+                )
+            )
+        sys.stdout.flush()
+        await asyncio.wait({serving}, timeout=args.duration)
+        server.should_exit = True
+        await serving
+    finally:
+        await rack.stop()
+        rack.close()
+        print(state.text(OUT["rack_down"]), file=sys.stderr)
+    return None
+
+
 def _arguments(parser: HcpParser) -> None:
     sub = parser.add_subparsers(
         dest="sim_command", metavar="<subcommand>", required=True, parser_class=HcpParser
@@ -423,6 +532,22 @@ def _arguments(parser: HcpParser) -> None:
     p.add_argument("--invite-s", type=int, default=60, metavar="S", help=p.tr(T["invite_s"]))
     p.add_argument("--store", metavar="FILE", help=p.tr(T["store"]))
     p.add_argument("--truth", metavar="FILE", help=p.tr(T["truth"]))
+    p = add("devices", T["devices"], _devices)
+    p.add_argument("--dir", required=True, metavar="DIR", help=p.tr(T["dir"]))
+    p.add_argument("--count", type=int, metavar="N", help=p.tr(T["count"]))
+    p.add_argument("--hall", default="H330201001", metavar="ID", help=p.tr(T["hall"]))
+    p.add_argument(
+        "--kind", choices=("evaluator", "combined", "qr"), default="evaluator", help=p.tr(T["kind"])
+    )
+    p.add_argument("--mqtt", type=_host_port, metavar="HOST:PORT", help=p.tr(T["mqtt"]))
+    p.add_argument(
+        "--listen",
+        type=_host_port,
+        default=("127.0.0.1", 8480),
+        metavar="HOST:PORT",
+        help=p.tr(T["listen"]),
+    )
+    p.add_argument("--duration", type=float, metavar="S", help=p.tr(T["run_for"]))
 
 
 def _dispatch(state: State, args: argparse.Namespace) -> int | None:

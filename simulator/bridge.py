@@ -1,0 +1,243 @@
+"""The serial cable between a virtual device and the agent: two ptys and a relay between
+their masters that can be pulled, made noisy, slowed down and paced to a baud rate.
+
+Strategy: the device opens one pty (``dev_path``), the agent the other (``agent_path``, a
+stable symlink that agent.toml names); the relay copies bytes between the two masters in
+the asyncio loop, one ``Lane`` per direction. Faults apply per byte as it passes:
+
+- **pulled**: nothing passes; bytes written meanwhile are read and discarded (a pulled cable
+  carries nothing, and the writer must not block on a full pty buffer);
+- **drop** / **corrupt**: each byte is lost, or has one random bit flipped, with that
+  probability (line noise: the frame CRC catches it, the link session resends);
+- **delay_ms**: every byte arrives this much later (queued, order kept);
+- **baud**: bytes leave at baud/10 per second (8N1: ten bit times per byte), as a real UART
+  paces them; 0 relays as fast as the ptys go.
+
+A full destination buffer drops the rest of a write (the receiver is not reading: a stopped
+agent); the counters say how many bytes went which way and what the faults did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import random
+import time
+import tty
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+READ_MAX = 4096
+PACE_S = 0.005  # a paced lane writes this much time's worth of bytes at once
+
+
+class FaultError(ValueError):
+    pass
+
+
+@dataclass
+class Faults:
+    drop: float = 0.0  # probability per byte
+    corrupt: float = 0.0  # probability per byte
+    delay_ms: int = 0
+    baud: int = 0  # 0: unpaced
+
+    def check(self) -> None:
+        for name in ("drop", "corrupt"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and 0.0 <= v <= 1.0):
+                raise FaultError(f"{name} must be a probability in 0…1, got {v!r}")
+        if not (isinstance(self.delay_ms, int) and 0 <= self.delay_ms <= 60_000):
+            raise FaultError(f"delay_ms must be 0…60000, got {self.delay_ms!r}")
+        if not (isinstance(self.baud, int) and (self.baud == 0 or 300 <= self.baud <= 4_000_000)):
+            raise FaultError(f"baud must be 0 (unpaced) or 300…4000000, got {self.baud!r}")
+
+
+class Pty:
+    """A raw pty pair; `path` (optional) is a stable symlink to the slave."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        tty.setraw(self.master)
+        os.set_blocking(self.master, False)
+        self.name = os.ttyname(self.slave)
+        self.path = path
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            path.symlink_to(self.name)
+
+    def close(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class Lane:
+    """One direction of the cable."""
+
+    def __init__(self, cable: Cable, src: int, dst: int) -> None:
+        self.cable = cable
+        self.src = src
+        self.dst = dst
+        self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.wake = asyncio.Event()
+        self.next_free = 0.0  # paced: when the line is free for the next byte
+        self.counters = dict.fromkeys(
+            ("read", "written", "dropped", "corrupted", "unplugged", "overflow"), 0
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    def on_readable(self) -> None:
+        try:
+            data = os.read(self.src, READ_MAX)
+        except OSError:
+            return
+        c = self.counters
+        c["read"] += len(data)
+        if not self.cable.plugged:
+            c["unplugged"] += len(data)
+            return
+        f = self.cable.faults
+        if f.drop or f.corrupt:
+            data = self._noise(data, f)
+        if not data:
+            return
+        if not f.delay_ms and not f.baud and not self.queue:
+            self._write(data)
+            return
+        self.queue.append((time.monotonic() + f.delay_ms / 1000, data))
+        self.wake.set()
+
+    def _noise(self, data: bytes, f: Faults) -> bytes:
+        rnd = self.cable.random
+        out = bytearray()
+        for b in data:
+            if f.drop and rnd.random() < f.drop:
+                self.counters["dropped"] += 1
+                continue
+            if f.corrupt and rnd.random() < f.corrupt:
+                b ^= 1 << rnd.randrange(8)
+                self.counters["corrupted"] += 1
+            out.append(b)
+        return bytes(out)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            n = os.write(self.dst, data)
+        except OSError:  # BlockingIOError: nobody reads the other end
+            n = 0
+        self.counters["written"] += n
+        self.counters["overflow"] += len(data) - n
+
+    async def run(self) -> None:
+        while True:
+            if not self.queue:
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            due, data = self.queue[0]
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            self.queue.popleft()
+            baud = self.cable.faults.baud
+            if not baud:
+                self._write(data)
+                continue
+            rate = baud / 10  # bytes per second
+            piece = max(1, int(rate * PACE_S))
+            for i in range(0, len(data), piece):
+                now = time.monotonic()
+                if self.next_free > now:
+                    await asyncio.sleep(self.next_free - now)
+                if not self.cable.plugged:  # pulled while it was on the line
+                    self.counters["unplugged"] += len(data) - i
+                    break
+                chunk = data[i : i + piece]
+                self._write(chunk)
+                self.next_free = max(self.next_free, time.monotonic()) + len(chunk) / rate
+
+    def flush_queue(self) -> None:
+        for _, data in self.queue:
+            self.counters["unplugged"] += len(data)
+        self.queue.clear()
+
+
+class Cable:
+    """Two ptys and the relay between them (see the module docstring)."""
+
+    def __init__(self, agent_path: Path, *, seed: int | None = None) -> None:
+        self.agent_end = Pty(agent_path)
+        self.dev_end = Pty()
+        self.plugged = True
+        self.faults = Faults()
+        self.random = random.Random(seed)
+        self.up = Lane(self, self.dev_end.master, self.agent_end.master)  # device → agent
+        self.down = Lane(self, self.agent_end.master, self.dev_end.master)  # agent → device
+        self._started = False
+
+    @property
+    def agent_path(self) -> Path:
+        assert self.agent_end.path is not None
+        return self.agent_end.path
+
+    @property
+    def dev_path(self) -> str:
+        """The device side's tty (device.json's transport.port)."""
+        return self.dev_end.name
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for lane in (self.up, self.down):
+            loop.add_reader(lane.src, lane.on_readable)
+            lane.task = asyncio.create_task(lane.run())
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        loop = asyncio.get_running_loop()
+        for lane in (self.up, self.down):
+            loop.remove_reader(lane.src)
+            if lane.task is not None:
+                lane.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lane.task
+        self._started = False
+
+    def plug(self, plugged: bool) -> None:
+        self.plugged = plugged
+        if not plugged:
+            self.up.flush_queue()
+            self.down.flush_queue()
+
+    def set_faults(self, **fields: Any) -> Faults:
+        """Change some fault settings (the others stay); a bad value changes nothing."""
+        unknown = set(fields) - set(asdict(self.faults))
+        if unknown:
+            raise FaultError(f"unknown fault setting(s): {', '.join(sorted(unknown))}")
+        new = Faults(**{**asdict(self.faults), **fields})
+        new.check()
+        self.faults = new
+        return new
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "plugged": self.plugged,
+            "faults": asdict(self.faults),
+            "up": dict(self.up.counters),
+            "down": dict(self.down.counters),
+        }
+
+    def close(self) -> None:
+        self.agent_end.close()
+        self.dev_end.close()
