@@ -32,10 +32,16 @@ from typing import Any
 
 READ_MAX = 4096
 PACE_S = 0.005  # a paced lane writes this much time's worth of bytes at once
+IDLE_S = 0.05  # a paced lane idle longer than this starts its schedule afresh
 
 
 class FaultError(ValueError):
-    pass
+    """A fault setting out of range, in both languages."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.zh = zh
+        self.en = en
 
 
 @dataclass
@@ -49,11 +55,21 @@ class Faults:
         for name in ("drop", "corrupt"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and 0.0 <= v <= 1.0):
-                raise FaultError(f"{name} must be a probability in 0…1, got {v!r}")
-        if not (isinstance(self.delay_ms, int) and 0 <= self.delay_ms <= 60_000):
-            raise FaultError(f"delay_ms must be 0…60000, got {self.delay_ms!r}")
-        if not (isinstance(self.baud, int) and (self.baud == 0 or 300 <= self.baud <= 4_000_000)):
-            raise FaultError(f"baud must be 0 (unpaced) or 300…4000000, got {self.baud!r}")
+                raise FaultError(
+                    f"{name} 应为 0…1 之间的概率，实际为 {v!r}",
+                    f"{name} must be a probability in 0…1, got {v!r}",
+                )
+        d = self.delay_ms
+        if not (isinstance(d, int) and 0 <= d <= 60_000):
+            raise FaultError(
+                f"delay_ms 应为 0…60000，实际为 {d!r}", f"delay_ms must be 0…60000, got {d!r}"
+            )
+        b = self.baud
+        if not (isinstance(b, int) and (b == 0 or 300 <= b <= 4_000_000)):
+            raise FaultError(
+                f"baud 应为 0（不限速）或 300…4000000，实际为 {b!r}",
+                f"baud must be 0 (unpaced) or 300…4000000, got {b!r}",
+            )
 
 
 class Pty:
@@ -155,6 +171,8 @@ class Lane:
                 continue
             rate = baud / 10  # bytes per second
             piece = max(1, int(rate * PACE_S))
+            if self.next_free < time.monotonic() - IDLE_S:  # the line was idle
+                self.next_free = time.monotonic()
             for i in range(0, len(data), piece):
                 now = time.monotonic()
                 if self.next_free > now:
@@ -164,7 +182,9 @@ class Lane:
                     break
                 chunk = data[i : i + piece]
                 self._write(chunk)
-                self.next_free = max(self.next_free, time.monotonic()) + len(chunk) / rate
+                # From the schedule, not from now: a late wake-up is made up, as a UART
+                # keeps its bit clock however late the CPU feeds it.
+                self.next_free += len(chunk) / rate
 
     def flush_queue(self) -> None:
         for _, data in self.queue:
@@ -224,7 +244,8 @@ class Cable:
         """Change some fault settings (the others stay); a bad value changes nothing."""
         unknown = set(fields) - set(asdict(self.faults))
         if unknown:
-            raise FaultError(f"unknown fault setting(s): {', '.join(sorted(unknown))}")
+            names = ", ".join(sorted(unknown))
+            raise FaultError(f"未知的故障设置：{names}", f"unknown fault setting(s): {names}")
         new = Faults(**{**asdict(self.faults), **fields})
         new.check()
         self.faults = new

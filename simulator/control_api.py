@@ -61,7 +61,7 @@ def make_app(rack: DeviceRack) -> FastAPI:
 
     @app.exception_handler(FaultError)
     async def fault_error(_: Request, e: FaultError) -> JSONResponse:
-        return JSONResponse({"error": {"zh": f"故障设置无效：{e}", "en": str(e)}}, 400)
+        return JSONResponse({"error": {"zh": e.zh, "en": e.en}}, 400)
 
     @app.get("/", include_in_schema=False)
     async def ui() -> FileResponse:

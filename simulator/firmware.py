@@ -25,12 +25,12 @@ from typing import Any
 
 from protocol import messages as M
 from simulator.devices import PressResult, _Pty
+from simulator.vdevice import HEAP, DeviceProcess, build_firmware, device_json, seed_flash
 
 POLL_S = 0.01
 CLICK_MS = 60  # longer than the firmware's 50 ms debounce
 THANKED_WAIT_S = 30.0  # the record is on flash in ms; a loaded machine can take seconds
 REASON_WAIT_S = 5.0
-HEAP = {"evaluator": "256k", "combined": "384k", "qr": "352k"}  # docs/performance.md
 
 
 class FirmwareDevice:
@@ -189,10 +189,6 @@ class FirmwareHall:
     ) -> None:
         """`reasons`: the agent's catalogue per 差评 level in button order; `invite_s`: its
         policy.invite_s."""
-        try:
-            from tests.firmware_app.device import Device, build_firmware, device_json, seed_flash
-        except ImportError as e:  # an installed hcp without the source tree
-            raise RuntimeError("the firmware launcher lives in the source tree") from e
         directory = directory.resolve()  # the processes run in the build directory
         directory.mkdir(parents=True, exist_ok=True)
         self.log = directory / "device.log"
@@ -215,7 +211,7 @@ class FirmwareHall:
             if not image.exists():  # the flash keeps boot session and outbox between runs
                 ident = {"device_id": device_id, "hall": hall_id, "seq_base": 1, "session_base": 1}
                 seed_flash(build, image, cfg, key=key, identity=ident)
-            proc = Device(build, image, heap=HEAP.get(kind, "384k"))
+            proc = DeviceProcess(build, image, heap=HEAP.get(kind, "384k"))
             self.procs.append(proc)
             self.devices[device_id] = FirmwareDevice(
                 device_id, proc.control_port, offered, invite_s=invite_s
