@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.factory_test",
     "tools.labels",
     "tools.sim_commands",
+    "tools.demo",
 )
 
 EXIT_OK = 0
