@@ -73,6 +73,7 @@ class App:
         self._tasks = []
         self._server = None
         self.provisioned = False
+        self.fault = None  # set by the unix-sim control channel ("crash"): a bug, on purpose
         from firmware.ui.machine import UI
 
         self.screens = None
@@ -223,6 +224,8 @@ class App:
             self._wake.clear()
             if self._lost:
                 raise OSError("link lost")
+            if self.fault is not None:
+                raise RuntimeError(self.fault)  # the simulator's fault injection
             now = clock.now()
             s.poll(now)
             self._events(now)

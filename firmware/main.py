@@ -2,9 +2,11 @@
 
     import firmware.main; firmware.main.run(root)   # root: where the flash is mounted
 
-Returns app.REBOOT after provisioning (the caller resets: machine.reset() on a board, a
-fresh event loop on the unix port). A configuration error is printed, never a boot loop:
-the device then waits in safe mode for a technician (docs/technician.md "Recovering").
+Returns app.REBOOT after provisioning, and after an unexpected exception (printed first:
+the outbox and counters are on flash, so a reset loses nothing); the caller resets:
+machine.reset() on a board, a fresh event loop on the unix port. A configuration error is
+printed and returns None, never a boot loop: the device then waits for a technician
+(docs/technician.md "Recovering").
 """
 
 import asyncio
@@ -14,6 +16,7 @@ import sys
 from firmware import boot, config
 
 FONT_PATHS = ("/fonts/hcp12.bin", "/flash/fonts/hcp12.bin")
+CRASH_PAUSE_MS = 1000
 
 
 def _font(root):
@@ -66,4 +69,11 @@ def run(root=""):
     except config.ConfigError as e:
         print("hcp: configuration error:", e)
         return None
-    return asyncio.run(app.run(wdt))
+    try:
+        return asyncio.run(app.run(wdt))
+    except Exception as e:  # a bug must not leave the device dead: log it and reboot
+        sys.print_exception(e)
+        import time
+
+        time.sleep_ms(CRASH_PAUSE_MS)  # a crash at start must not spin: the watchdog waits
+        return "reboot"

@@ -199,6 +199,10 @@ class UnixHardware:
                 raise ValueError("ms %r not in 1..60000" % (ms,))
             time.sleep_ms(ms)
             return {"ok": True}
+        if cmd == "crash":  # fault injection: an exception in the app's loop (main reboots)
+            self.app.fault = "injected by the control channel"
+            self.app._wake.set()
+            return {"ok": True}
         if cmd == "heap":  # live heap after a collection (benchmarks)
             gc.collect()
             return {"ok": True, "alloc": gc.mem_alloc(), "free": gc.mem_free()}

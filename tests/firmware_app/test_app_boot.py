@@ -191,3 +191,24 @@ def test_outbox_overflow_is_marked_reported_and_a_gap(fw_build: Path, tmp_path: 
         assert rig.agent.hellos[-1].oldest == 5 and rig.agent.session.rx_acked == 4
     finally:
         rig.close()
+
+
+def test_a_crash_in_the_loop_reboots_without_losing_ratings(fw_build: Path, tmp_path: Path) -> None:
+    rig = Rig(fw_build, tmp_path)
+    try:
+        rig.up()
+        rig.agent.ack_ratings = False
+        rig.ctl("click", button=0)
+        rig.until(lambda: rig.agent.ratings.get(1))
+        assert rig.ctl("crash")["ok"]
+        rig.until(lambda: len(rig.agent.hellos) == 2)  # rebooted: a new HELLO
+        h = rig.agent.hellos[-1]
+        assert h.session == 2 and (h.oldest, h.next) == (1, 2)  # the rating is still held
+        assert "injected by the control channel" in rig.device.output()
+        assert rig.device.alive()
+        rig.ctl.close()
+        rig.ctl = rig.device.control()
+        rig.agent.ack_ratings = True
+        rig.until(lambda: rig.state()["boot"] == 2 and rig.state()["outbox_depth"] == 0)
+    finally:
+        rig.close()
