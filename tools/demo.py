@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import random
 import secrets
 import shutil
 import signal
@@ -41,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,6 +101,10 @@ OUT = {
         "内置 MQTT 代理：127.0.0.1:{p}（设备账号来自代理登记）",
         "embedded MQTT broker: 127.0.0.1:{p} (device accounts from the agent's registry)",
     ),
+    "ui": Text(
+        "技术员界面（设备屏幕、按键、故障注入）：{u}/",
+        "technician UI (device screens, buttons, faults): {u}/",
+    ),
     "devices": Text(
         "{n} 台虚拟评价器（真实固件，MicroPython unix 端口）：串口 {s} 台，MQTT {m} 台；等待连接…",
         "{n} virtual evaluators (real firmware, MicroPython unix port): {s} serial, {m} MQTT;"
@@ -127,10 +129,11 @@ OUT = {
     "draining": Text("等待代理把评价送到中心…", "waiting for the agent to deliver to the hub…"),
     "account": Text(
         "核对：设备致谢 {thanked} 条评价，中心收到其中 {found} 条，缺失 {missing}，重复 {dup}，"
-        "绑定错误 {wrong}；差评 {bad} 条，工单 {orders} 张{extra}",
+        "绑定错误 {wrong}；差评 {bad} 条，工单 {orders} 张；"
+        "其他按键（如技术员界面）{other} 条{extra}",
         "accounting: {thanked} ratings thanked by the devices, {found} of them at the hub, "
         "{missing} missing, {dup} duplicated, {wrong} bound wrongly; 差评 {bad}, work orders "
-        "{orders}{extra}",
+        "{orders}; other presses (e.g. the technician UI) {other}{extra}",
     ),
     "interrupted": Text(
         "（提前中断：按键进行中的评价可能尚未核对）",
@@ -341,8 +344,9 @@ class AgentPart:
         self.url = f"http://127.0.0.1:{self.port}"
         self.mqtt_port = mqtt_port
         self.config = self.dir / "agent.toml"
+        ttys = (root / "devices").resolve()  # the rack's cables (simulator.bridge)
         serial = "".join(
-            f'\n[[serial]]\ndevice = "{d.device_id}"\nport = "{self.dir / d.device_id}.tty"\n'
+            f'\n[[serial]]\ndevice = "{d.device_id}"\nport = "{ttys / d.device_id}.tty"\n'
             for d in devices
             if d.link == "serial"
         )
@@ -445,90 +449,36 @@ qr_base_url = "https://hub.example.gov.cn/r"
 
 
 class Fleet:
-    """One real-firmware device per spec: serial ones on a pty pair bridged like a null-modem
-    cable (which can be pulled, or made noisy), MQTT ones on the broker. Power cuts are
-    SIGKILL and a restart from the same flash image."""
+    """One real-firmware device per spec in a ``DeviceRack`` (simulator.rack: flash images,
+    processes, serial cables with their fault knobs), each pressed through a
+    ``FirmwareDevice`` (simulator.firmware) the scenario engine drives. Serial devices'
+    agent ends are ``<dir>/<device>.tty``; MQTT ones talk to the broker themselves."""
 
-    def __init__(
-        self, root: Path, specs: list[DeviceSpec], *, agent_dir: Path, mqtt_port: int
-    ) -> None:
+    def __init__(self, root: Path, specs: list[DeviceSpec], *, mqtt_port: int) -> None:
         try:
-            from simulator.devices import _Pty
-            from simulator.firmware import HEAP, FirmwareDevice
-            from tests.firmware_app.device import Device, build_firmware, device_json, seed_flash
+            from simulator.firmware import FirmwareDevice
+            from simulator.rack import DeviceRack
+            from simulator.rack import DeviceSpec as RackSpec
         except ImportError as e:  # an installed hcp without the source tree
             raise HcpError(E["source"].fill(e=e)) from e
         self.dir = (root / "devices").resolve()
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.log = self.dir / "device.log"
-        build = self.dir / "build"
-        if not (build / "unix_rom.py").exists():
-            build_firmware(build)
-        self.specs = {s.device_id: s for s in specs}
-        self.devices: dict[str, FirmwareDevice] = {}
-        self.procs: dict[str, Any] = {}
-        self.ptys: list[Any] = []
-        self.bridges: dict[str, tuple[int, int]] = {}
-        self.pulled: set[str] = set()
-        self.noise: dict[str, float] = {}  # device -> share of chunks with a flipped byte
-        self.rng = random.Random(7)
-        self.bytes_corrupted = 0
-        seeds: list[tuple[Path, dict[str, Any], bytes | None, dict[str, Any] | None]] = []
-        for s in specs:
-            if s.link == "serial":
-                agent_end = _Pty(agent_dir / f"{s.device_id}.tty")
-                dev_end = _Pty(self.dir / f"{s.device_id}.dev.tty")
-                self.ptys += [agent_end, dev_end]
-                self.bridges[s.device_id] = (agent_end.master, dev_end.master)
-                cfg = device_json(str(dev_end.path), "evaluator")
-            else:
-                cfg = device_json("-", "evaluator")
-                cfg["transport"] = {"type": "mqtt", "host": "127.0.0.1", "port": mqtt_port}
-            cfg["factory_id"] = f"F-{s.device_id}"
-            image = self.dir / f"{s.device_id}.img"
-            if not image.exists():
-                ident = {
-                    "device_id": s.device_id,
-                    "hall": HALL_ID,
-                    "seq_base": 1,
-                    "session_base": 1,
-                }
-                seeds.append((image, cfg, s.key, ident))
-            else:  # the flash keeps identity, boot session and outbox; the link may move
-                seeds.append((image, cfg, None, None))
-            proc = Device(build, image, heap=HEAP["evaluator"])
-            self.procs[s.device_id] = proc
-            self.devices[s.device_id] = FirmwareDevice(
-                s.device_id, proc.control_port, {4: [501, 502, 503, 504], 5: [501, 502, 503, 504]}
-            )
-        with ThreadPoolExecutor(4) as pool:  # one MicroPython process per image
-            list(pool.map(lambda a: seed_flash(build, a[0], a[1], key=a[2], identity=a[3]), seeds))
+        self.rack = DeviceRack(
+            self.dir,
+            [RackSpec(s.device_id, s.key, "evaluator", s.link) for s in specs],
+            hall_id=HALL_ID,
+            broker=("127.0.0.1", mqtt_port),
+            seed=7,
+        )
+        reasons = {4: [501, 502, 503, 504], 5: [501, 502, 503, 504]}
+        self.devices: dict[str, FirmwareDevice] = {
+            i: FirmwareDevice(i, d.proc.control_port, reasons) for i, d in self.rack.devices.items()
+        }
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        for dev_id, (a, b) in self.bridges.items():
-            loop.add_reader(a, self._copy, dev_id, a, b)
-            loop.add_reader(b, self._copy, dev_id, b, a)
-        for p in self.procs.values():
-            _start_device(p)
+        await self.rack.start()
         for d in self.devices.values():
             await d.connect()
-
-    def _copy(self, dev_id: str, src: int, dst: int) -> None:
-        try:
-            data = os.read(src, 4096)
-        except OSError:
-            return
-        if dev_id in self.pulled:
-            return  # the cable is out: the bytes go nowhere
-        rate = self.noise.get(dev_id, 0.0)
-        if rate and data and self.rng.random() < rate:
-            buf = bytearray(data)
-            buf[self.rng.randrange(len(buf))] ^= 1 << self.rng.randrange(8)
-            data = bytes(buf)
-            self.bytes_corrupted += 1
-        with contextlib.suppress(OSError):  # a full buffer drops them; the session resends
-            os.write(dst, data)
 
     async def wait_linked(self, timeout: float) -> list[str]:
         results = await asyncio.gather(*(d.wait_linked(timeout) for d in self.devices.values()))
@@ -536,54 +486,21 @@ class Fleet:
 
     async def power_cut(self, device_id: str, off_s: float) -> None:
         """Pull the plug (SIGKILL: no shutdown code runs), wait, power on from the same flash."""
-        d, p = self.devices[device_id], self.procs[device_id]
+        d = self.devices[device_id]
         await d.close()
-        p.kill()
+        await self.rack.power(device_id, False)
         await asyncio.sleep(off_s)
-        _start_device(p)
+        await self.rack.power(device_id, True)
         await d.connect()
 
     async def stop(self) -> None:
         for d in self.devices.values():
             with contextlib.suppress(Exception):
                 await d.close()
-        loop = asyncio.get_running_loop()
-        for a, b in self.bridges.values():
-            loop.remove_reader(a)
-            loop.remove_reader(b)
-        for p in self.procs.values():
-            if p.alive():
-                p.kill()
+        await self.rack.stop()
 
     def close(self) -> None:
-        for pty in self.ptys:
-            pty.close()
-
-
-def _start_device(p: Any) -> None:
-    """``Device.start`` (tests/firmware_app/device.py) in a session of its own: a Ctrl-C at
-    the terminal reaches only the demo, which then stops the devices itself."""
-    from tests.firmware_app.device import FONT
-    from tests.mpy import tool
-
-    env = dict(
-        os.environ,
-        MICROPYPATH=f"{p.build}:.frozen",
-        HCP_CONTROL_PORT=str(p.control_port),
-        HCP_FONT=str(FONT),
-        **p.env,
-    )
-    p._logf = open(p.log, "a")  # noqa: SIM115 (Device.kill closes it)
-    p.proc = subprocess.Popen(
-        [tool("micropython"), "-X", f"heapsize={p.heap}", "unix_rom.py", str(p.image)],
-        cwd=p.build,
-        env=env,
-        stdout=p._logf,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
+        self.rack.close()
 
 
 def device_specs(
@@ -743,14 +660,14 @@ class Hall:
                 with os.fdopen(fd, "w") as f:
                     f.write(spec.key.hex() + "\n")
         self.fleet: Fleet | None = None
+        self._ui: Any = None
+        self._ui_task: asyncio.Task[Any] | None = None
 
     def prepare(self) -> None:
         if self.hub is not None and not self.hub.token_file.exists():
             self.hub.setup()
         self.agent.register()
-        self.fleet = Fleet(
-            self.root, self.specs, agent_dir=self.agent.dir, mqtt_port=self.mqtt_port
-        )
+        self.fleet = Fleet(self.root, self.specs, mqtt_port=self.mqtt_port)
 
     async def start(self) -> None:
         assert self.fleet is not None
@@ -759,7 +676,32 @@ class Hall:
         await self.agent.start()
         await self.fleet.start()
 
+    async def serve_ui(self) -> str:
+        """The technician UI and control API of the rack (simulator.control_api), in this
+        process: each device's face, its buttons, its faults."""
+        import uvicorn
+
+        from simulator.control_api import make_app
+
+        assert self.fleet is not None
+        port = free_port()
+        self._ui = uvicorn.Server(
+            uvicorn.Config(
+                make_app(self.fleet.rack),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                lifespan="off",
+            )
+        )
+        self._ui_task = asyncio.create_task(self._ui.serve())
+        return f"http://127.0.0.1:{port}"
+
     async def stop(self) -> None:
+        if self._ui is not None and self._ui_task is not None:
+            self._ui.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ui_task, 10)
         if self.fleet is not None:
             await self.fleet.stop()
         self.agent.proc.stop()
@@ -885,6 +827,7 @@ async def _demo(state: State, args: argparse.Namespace, root: Path) -> int | Non
         print(state.text(OUT["hub"], u=hall.hub.url))
         print(state.text(OUT["agent"], u=hall.agent.url))
         print(state.text(OUT["broker"], p=hall.mqtt_port))
+        print(state.text(OUT["ui"], u=await hall.serve_ui()))
         n_serial = sum(1 for s in specs if s.link == "serial")
         print(
             state.text(OUT["devices"], n=len(specs), s=n_serial, m=len(specs) - n_serial),
@@ -949,12 +892,15 @@ async def _demo(state: State, args: argparse.Namespace, root: Path) -> int | Non
                 wrong=len(acc.wrong),
                 bad=acc.bad,
                 orders=acc.orders,
+                other=len(acc.extra),
                 extra=state.text(OUT["interrupted"]) if interrupted else "",
             ),
             flush=True,
         )
         for p in (acc.missing + acc.duplicated + acc.wrong)[:10]:
             print("  " + p)
+        # Presses made in the technician UI are not the engine's: shown, not judged.
+        acc.extra = []
         result = 0 if interrupted or acc.ok else 1
     finally:
         if stop.is_set() and engine is None:
