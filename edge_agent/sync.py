@@ -250,7 +250,8 @@ def parse_answer(raw: bytes, rows: list[Row]) -> list[Outcome]:
         raise BadAnswer(f"{len(rows)} items sent, results do not match")
     out: list[Outcome] = []
     for i, (row, r) in enumerate(zip(rows, results, strict=True)):
-        if not isinstance(r, dict) or r.get("index") != i:
+        index = r.get("index") if isinstance(r, dict) else None
+        if type(index) is not int or index != i:  # JSON true is not index 1
             raise BadAnswer(f"result {i} has no matching index")
         status = r.get("status")
         if status in ("accepted", "duplicate"):

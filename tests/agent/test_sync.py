@@ -8,6 +8,7 @@ own database.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import subprocess
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge_agent import hubitems, outbox, registry
 from edge_agent.binding import Binding
@@ -129,6 +132,40 @@ def test_answer_must_match_the_batch() -> None:
     ):
         with pytest.raises(BadAnswer):
             parse_answer(bad, rows)
+
+
+_RESULT = st.fixed_dictionaries(
+    {
+        "index": st.one_of(st.integers(-1, 3), st.booleans(), st.text(max_size=2), st.none()),
+        "key": st.one_of(st.sampled_from(["device:A:1", "device:A:2", "device:B:1"]), st.none()),
+        "status": st.one_of(
+            st.sampled_from(["accepted", "duplicate", "rejected"]), st.text(max_size=8)
+        ),
+    },
+    optional={"error": st.one_of(st.none(), st.dictionaries(st.text(max_size=4), st.integers()))},
+)
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=64),
+        st.lists(_RESULT, max_size=3).map(lambda r: json.dumps({"results": r}).encode()),
+    )
+)
+def test_any_answer_either_fits_the_batch_or_is_refused(raw: bytes) -> None:
+    """Whatever the hub (or something pretending to be it) answers, an item is settled only
+    by a result at its own index that names its own key; anything else is BadAnswer."""
+    rows = [Row(1, "device:A:1", "{}"), Row(2, "device:A:2", "{}")]
+    try:
+        outcomes = parse_answer(raw, rows)
+    except BadAnswer:
+        return
+    results = json.loads(raw)["results"]
+    assert len(outcomes) == len(rows) == len(results)
+    for i, (row, o, r) in enumerate(zip(rows, outcomes, results, strict=True)):
+        assert type(r["index"]) is int and r["index"] == i and o.status == r["status"]
+        if o.status != "rejected":
+            assert r["key"] == row.key
 
 
 def test_retry_after_and_jitter() -> None:
