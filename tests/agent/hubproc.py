@@ -11,6 +11,7 @@ with 429/503 and Retry-After, then forwards everything, recording when each requ
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -28,6 +29,7 @@ from tests.agent.helpers import HALL
 
 HCP = Path(sys.executable).parent / "hcp"
 AREA = "330203001"
+CODES = {413: "request.too_large", 429: "ingest.rate_limited", 503: "ingest.overloaded"}
 
 
 def free_port() -> int:
@@ -144,7 +146,8 @@ class Throttle:
                     scripted = owner.script.pop(0) if owner.script else None
                 if scripted is not None:
                     status, after = scripted
-                    payload = b'{"error":{"code":"ingest.overloaded"}}'
+                    code = CODES.get(status, "ingest.overloaded")
+                    payload = json.dumps({"error": {"code": code}}).encode()
                     self.send_response(status)
                     if after is not None:
                         self.send_header("Retry-After", after)

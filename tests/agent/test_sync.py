@@ -259,6 +259,25 @@ def test_429_and_503_retry_after_are_honoured(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
+def test_413_splits_the_batch_and_a_lone_item_is_set_aside(tmp_path: Path) -> None:
+    # The hub refuses the batch of 4 as too large, then the first half's first item alone.
+    script: list[tuple[int, str | None]] = [(413, None), (413, None), (413, None)]
+    with Hub(tmp_path) as hub, Throttle(hub.base, script) as proxy:
+        cfg = agent(tmp_path, hub.hub_config(proxy.base, health_s=0, batch=4, concurrency=1))
+        with AgentThread(cfg) as a:
+            a.db(queue_ratings, "EV-S7", range(1, 5))
+            wait_for(lambda: a.db(pending) == 0, timeout=60)
+            from edge_agent.sync import rejected_items
+
+            held = a.db(rejected_items)
+        stored = hub_ratings(hub, "EV-S7")
+    # [1 2 3 4] 413 -> [1 2] 413 -> [1] 413: set aside; [2] 200; [3 4] 200
+    assert [s for _, s in proxy.log] == [413, 413, 413, 200, 200]
+    assert stored == [2, 3, 4]
+    assert [(h["item"], h["code"]) for h in held] == [("device:EV-S7:1", "request.too_large")]
+
+
+@pytest.mark.timeout(120)
 def test_rejected_item_does_not_block_the_rest(tmp_path: Path) -> None:
     with Hub(tmp_path) as hub:
         cfg = agent(tmp_path, hub.hub_config(health_s=0, batch=100))
