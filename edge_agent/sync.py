@@ -218,8 +218,10 @@ def enqueue_health(store: Store, cfg: AgentConfig, *, now_ms: int) -> int:
     queued = 0
     with store.tx():
         for d in devices:
-            if not outbox.has_room(store, cfg.outbox):
-                store.bump("sync.health_skipped")  # a full outbox keeps room for ratings
+            if outbox.depth(store) >= cfg.outbox.max_rows:
+                # A full outbox keeps its room for ratings, whatever the overflow policy:
+                # a health sample must never push out (drop_oldest) a citizen's rating.
+                store.bump("sync.health_skipped")
                 continue
             body = health_item(d, hall_id=cfg.hall_id, now_ms=now_ms, offset_min=cfg.utc_offset_min)
             outbox.enqueue(

@@ -407,3 +407,30 @@ def test_restart_mid_sync_counts_nothing_twice(tmp_path: Path) -> None:
     # counted it once; the agent never settled more than it sent.
     assert accepted <= n <= accepted + duplicate
     assert kills == 4
+
+
+def test_health_samples_never_push_ratings_out(tmp_path: Path) -> None:
+    from edge_agent.sync import enqueue_health
+
+    cfg = make_config(tmp_path, outbox={"max_rows": 100, "overflow": "drop_oldest"})
+    store = Store(cfg.store_path)
+    try:
+        registry.add_device(store, device_id="EV-H1", key=KEY, kind=M.KIND_EVALUATOR, now_ms=1)
+        limits = cfg.outbox
+        with store.tx():
+            for seq in range(1, 100):
+                outbox.enqueue(
+                    store,
+                    kind="rating",
+                    key=f"device:EV-H1:{seq}",
+                    body=rating("EV-H1", seq),
+                    now_ms=1,
+                    limits=limits,
+                )
+        assert enqueue_health(store, cfg, now_ms=now_ms()) == 1  # the 100th row fits
+        assert enqueue_health(store, cfg, now_ms=now_ms() + 1000) == 0  # full: skipped
+        kinds = [r["kind"] for r in outbox.items(store, 200)]
+        assert kinds.count("rating") == 99 and kinds.count("health") == 1
+        assert store.counters()["sync.health_skipped"] == 1
+    finally:
+        store.close()
