@@ -124,6 +124,22 @@ class SessionLink:
             "session": dict(self._session.counters) if self._session is not None else {},
         }
 
+    async def _load_counters(self) -> None:
+        """Refusal counters kept in the registry across agent restarts."""
+        dev = await self.db.run(
+            registry.ensure_device, device_id=self.device_id, now_ms=self.service.clock_ms()
+        )
+        self.refused.update(dev.refused)
+
+    async def _check_quarantine(self) -> bool:
+        """Re-read the registry (an admin may quarantine or release the device at any time);
+        True while the device is quarantined."""
+        dev = await self.db.run(
+            registry.ensure_device, device_id=self.device_id, now_ms=self.service.clock_ms()
+        )
+        self._set_quarantine(dev.quarantine)
+        return dev.quarantine is not None
+
     def _set_quarantine(self, reason: str | None) -> None:
         if reason == self.quarantine and (reason is None or self.state == "quarantined"):
             return

@@ -127,19 +127,11 @@ class MqttDeviceLink(SessionLink):
     async def run(self) -> None:
         inbox = self._inbox
         assert inbox is not None
-        dev = await self.db.run(
-            registry.ensure_device, device_id=self.device_id, now_ms=self.service.clock_ms()
-        )
-        self.refused.update(dev.refused)
+        await self._load_counters()
         while True:
-            dev = await self.db.run(
-                registry.ensure_device, device_id=self.device_id, now_ms=self.service.clock_ms()
-            )
-            if dev.quarantine is not None:
-                self._set_quarantine(dev.quarantine)
+            if await self._check_quarantine():
                 await self._drop_while_quarantined(inbox)
                 continue
-            self._set_quarantine(None)
             self.attachments += 1
             try:
                 await self._attached(inbox)

@@ -70,19 +70,11 @@ class DeviceLink(SessionLink):
     # ---------------------------------------------------------------- attach loop
     async def run(self) -> None:
         backoff = PORT_RETRY_MIN_S
-        dev = await self.db.run(
-            registry.ensure_device, device_id=self.device_id, now_ms=self.service.clock_ms()
-        )
-        self.refused.update(dev.refused)
+        await self._load_counters()
         while True:
-            dev = await self.db.run(
-                registry.ensure_device, device_id=self.device_id, now_ms=self.service.clock_ms()
-            )
-            if dev.quarantine is not None:
-                self._set_quarantine(dev.quarantine)
+            if await self._check_quarantine():
                 await asyncio.sleep(QUARANTINE_RECHECK_S)
                 continue
-            self._set_quarantine(None)
             try:
                 port = await asyncio.to_thread(self._open)
             except (serial.SerialException, OSError, ValueError) as e:
