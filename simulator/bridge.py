@@ -24,8 +24,10 @@ import collections
 import contextlib
 import os
 import random
+import socket
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -96,25 +98,41 @@ class Pty:
                 os.close(fd)
 
 
+def new_counters() -> dict[str, int]:
+    return dict.fromkeys(("read", "written", "dropped", "corrupted", "unplugged", "overflow"), 0)
+
+
 class Lane:
     """One direction of the cable."""
 
-    def __init__(self, cable: Cable, src: int, dst: int) -> None:
+    def __init__(
+        self,
+        cable: Cable | TcpCable,
+        src: int,
+        dst: int,
+        counters: dict[str, int] | None = None,
+        on_eof: Callable[[], None] | None = None,
+    ) -> None:
         self.cable = cable
         self.src = src
         self.dst = dst
         self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
         self.wake = asyncio.Event()
         self.next_free = 0.0  # paced: when the line is free for the next byte
-        self.counters = dict.fromkeys(
-            ("read", "written", "dropped", "corrupted", "unplugged", "overflow"), 0
-        )
+        self.counters = counters if counters is not None else new_counters()
+        self.on_eof = on_eof  # a socket's end closed (a pty has none)
         self.task: asyncio.Task[None] | None = None
 
     def on_readable(self) -> None:
         try:
             data = os.read(self.src, READ_MAX)
+        except BlockingIOError:
+            return
         except OSError:
+            data = b""
+        if not data:
+            if self.on_eof is not None:
+                self.on_eof()
             return
         c = self.counters
         c["read"] += len(data)
@@ -262,3 +280,109 @@ class Cable:
     def close(self) -> None:
         self.agent_end.close()
         self.dev_end.close()
+
+
+class TcpCable:
+    """The network path of an MQTT device: a TCP relay on a local port in front of the
+    broker, with the serial cable's faults. Pulling it closes the device's connections and
+    refuses new ones (the device and the broker both see the link drop at once, as after a
+    switch port goes down and the keepalive expires)."""
+
+    def __init__(self, target: tuple[str, int], *, seed: int | None = None) -> None:
+        self.target = target
+        self.plugged = True
+        self.faults = Faults()
+        self.random = random.Random(seed)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.listener.setblocking(False)
+        self.port = int(self.listener.getsockname()[1])
+        self.up_counters = new_counters()
+        self.down_counters = new_counters()
+        self.connections = 0
+        self._pairs: list[tuple[socket.socket, socket.socket, Lane, Lane]] = []
+        self._started = False
+
+    def start(self) -> None:
+        asyncio.get_running_loop().add_reader(self.listener.fileno(), self._accept)
+        self._started = True
+
+    def _accept(self) -> None:
+        try:
+            dev, _ = self.listener.accept()
+        except OSError:
+            return
+        if not self.plugged:
+            dev.close()
+            return
+        try:
+            broker = socket.create_connection(self.target, timeout=2)
+        except OSError:
+            dev.close()
+            return
+        self.connections += 1
+        dev.setblocking(False)
+        broker.setblocking(False)
+        loop = asyncio.get_running_loop()
+        holder: list[tuple[socket.socket, socket.socket, Lane, Lane]] = []
+
+        def eof() -> None:  # either end closed: the other is closed too
+            self._close(holder[0])
+
+        up = Lane(self, dev.fileno(), broker.fileno(), self.up_counters, eof)
+        down = Lane(self, broker.fileno(), dev.fileno(), self.down_counters, eof)
+        holder.append((dev, broker, up, down))
+        self._pairs.append(holder[0])
+        for lane in (up, down):
+            loop.add_reader(lane.src, lane.on_readable)
+            lane.task = asyncio.create_task(lane.run())
+
+    def _close(self, pair: tuple[socket.socket, socket.socket, Lane, Lane]) -> None:
+        if pair not in self._pairs:
+            return
+        self._pairs.remove(pair)
+        dev, broker, up, down = pair
+        loop = asyncio.get_running_loop()
+        for lane in (up, down):
+            loop.remove_reader(lane.src)
+            if lane.task is not None:
+                lane.task.cancel()
+        dev.close()
+        broker.close()
+
+    def plug(self, plugged: bool) -> None:
+        self.plugged = plugged
+        if not plugged:
+            for pair in list(self._pairs):
+                self._close(pair)
+
+    def set_faults(self, **fields: Any) -> Faults:
+        unknown = set(fields) - set(asdict(self.faults))
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise FaultError(f"未知的故障设置：{names}", f"unknown fault setting(s): {names}")
+        new = Faults(**{**asdict(self.faults), **fields})
+        new.check()
+        self.faults = new
+        return new
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "plugged": self.plugged,
+            "faults": asdict(self.faults),
+            "relay_port": self.port,
+            "connections": self.connections,
+            "up": dict(self.up_counters),
+            "down": dict(self.down_counters),
+        }
+
+    async def stop(self) -> None:
+        if self._started:
+            asyncio.get_running_loop().remove_reader(self.listener.fileno())
+            self._started = False
+        for pair in list(self._pairs):
+            self._close(pair)
+
+    def close(self) -> None:
+        self.listener.close()

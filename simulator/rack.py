@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulator.bridge import Cable
+from simulator.bridge import Cable, TcpCable
 from simulator.vdevice import HEAP, DeviceProcess, build_firmware, device_json, seed_flash
 
 REQUEST_TIMEOUT_S = 10.0
@@ -52,7 +52,7 @@ class RackDevice:
     spec: DeviceSpec
     image: Path
     proc: DeviceProcess
-    cable: Cable | None
+    cable: Cable | TcpCable
     powered: bool = False
     power_cuts: int = 0
     clock_skew_ms: int = 0
@@ -109,15 +109,17 @@ class DeviceRack:
             self.devices[spec.device_id] = self._make(spec, None if seed is None else seed + n)
 
     def _make(self, spec: DeviceSpec, seed: int | None) -> RackDevice:
-        cable: Cable | None = None
+        cable: Cable | TcpCable
         if spec.transport == "serial":
             cable = Cable(self.directory / f"{spec.device_id}.tty", seed=seed)
             cfg = device_json(cable.dev_path, spec.kind)
         elif spec.transport == "mqtt":
             if self.broker is None:
                 raise RackError("MQTT 设备需要代理地址", "an MQTT device needs a broker address")
+            # The device connects to its relay (the network path that can be pulled).
+            cable = TcpCable(self.broker, seed=seed)
             cfg = device_json("", spec.kind)
-            cfg["transport"] = {"type": "mqtt", "host": self.broker[0], "port": self.broker[1]}
+            cfg["transport"] = {"type": "mqtt", "host": "127.0.0.1", "port": cable.port}
         else:
             raise RackError(
                 f"未知的连接方式 {spec.transport!r}", f"unknown link {spec.transport!r}"
@@ -148,8 +150,7 @@ class DeviceRack:
     # ---- lifecycle ----
     async def start(self) -> None:
         for d in self.devices.values():
-            if d.cable is not None:
-                d.cable.start()
+            d.cable.start()
             self._power_on(d)
 
     def _power_on(self, d: RackDevice) -> None:
@@ -160,13 +161,11 @@ class DeviceRack:
         for d in self.devices.values():
             d.proc.kill()
             d.powered = False
-            if d.cable is not None:
-                await d.cable.stop()
+            await d.cable.stop()
 
     def close(self) -> None:
         for d in self.devices.values():
-            if d.cable is not None:
-                d.cable.close()
+            d.cable.close()
 
     # ---- faults ----
     async def power(self, device_id: str, on: bool) -> None:
@@ -180,19 +179,11 @@ class DeviceRack:
             d.power_cuts += 1
 
     def cable(self, device_id: str, plugged: bool) -> None:
-        d = self.get(device_id)
-        if d.cable is None:
-            raise RackError(
-                f"{device_id} 通过 MQTT 连接，没有串口线", f"{device_id} is on MQTT: no cable"
-            )
-        d.cable.plug(plugged)
+        """Serial: the pty cable; MQTT: the network path to the broker."""
+        self.get(device_id).cable.plug(plugged)
 
     def faults(self, device_id: str, **fields: Any) -> dict[str, Any]:
         d = self.get(device_id)
-        if d.cable is None:
-            raise RackError(
-                f"{device_id} 通过 MQTT 连接，没有串口线", f"{device_id} is on MQTT: no cable"
-            )
         d.cable.set_faults(**fields)
         return d.cable.snapshot()
 
@@ -255,8 +246,8 @@ class DeviceRack:
             "control_port": d.proc.control_port,
             "pid": d.proc.pid,
             "buttons": 0 if d.spec.kind == "qr" else BUTTONS,
-            "cable": d.cable.snapshot() if d.cable is not None else None,
-            "tty": str(d.cable.agent_path) if d.cable is not None else None,
+            "cable": d.cable.snapshot(),
+            "tty": _tty(d),
             "state": None,
         }
         if d.powered:
@@ -291,7 +282,8 @@ class DeviceRack:
                     "device_id": d.device_id,
                     "kind": d.spec.kind,
                     "transport": d.spec.transport,
-                    "tty": str(d.cable.agent_path) if d.cable is not None else None,
+                    "tty": _tty(d),
+                    "relay_port": d.cable.port if isinstance(d.cable, TcpCable) else None,
                     "key_file": str(self.directory / f"{d.device_id}.key"),
                     "control_port": d.proc.control_port,
                     "image": str(d.image),
@@ -325,6 +317,10 @@ class DeviceRack:
                     504,
                 )
             await asyncio.sleep(0.05)
+
+
+def _tty(d: RackDevice) -> str | None:
+    return str(d.cable.agent_path) if isinstance(d.cable, Cable) else None
 
 
 async def _request(port: int, req: dict[str, Any]) -> dict[str, Any]:

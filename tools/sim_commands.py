@@ -96,8 +96,9 @@ T = {
     "hall": Text("大厅编号（写入设备身份）", "hall id (written into the device identity)"),
     "kind": Text("设备类型（默认 evaluator）", "device kind (default evaluator)"),
     "mqtt": Text(
-        "经 MQTT 代理 HOST:PORT 连接（默认：串口，经虚拟串口线）",
-        "link over the MQTT broker HOST:PORT (default: serial, through a virtual cable)",
+        "经 MQTT 代理 HOST:PORT 连接（经各自的 TCP 中继；默认：串口，经虚拟串口线）",
+        "link over the MQTT broker HOST:PORT (each through its TCP relay; default: serial,"
+        " through a virtual cable)",
     ),
     "listen": Text(
         "控制接口和页面的监听地址（默认 127.0.0.1:8480）",
@@ -477,7 +478,7 @@ async def _devices_async(state: State, args: argparse.Namespace) -> int | None:
             raise HcpError(E["listen"].fill(v=f"{host}:{port}"))
         print(state.text(OUT["rack_up"], n=len(rack.devices), manifest=manifest, url=url))
         for d in rack.manifest()["devices"]:
-            link = d["tty"] or f"mqtt {args.mqtt[0]}:{args.mqtt[1]}"
+            link = d["tty"] or f"mqtt :{d['relay_port']} → {args.mqtt[0]}:{args.mqtt[1]}"
             print(
                 state.text(
                     OUT["rack_device"],

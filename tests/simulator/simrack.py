@@ -35,17 +35,27 @@ HALL_ID = "H330203001"
 
 
 class SimHall:
-    def __init__(self, root: Path, count: int = 2) -> None:
+    def __init__(self, root: Path, count: int = 2, *, mqtt: bool = False) -> None:
+        """mqtt: the devices link over the agent's embedded broker (through their relays)."""
         self.root = root
         self.dev_dir = root / "devices"
         self.specs = new_specs(self.dev_dir, count)
+        self.broker: tuple[str, int] | None = None
+        if mqtt:
+            self.broker = ("127.0.0.1", free_port())
+            for spec in self.specs:
+                spec.transport = "mqtt"
         self.windows = {s.device_id: f"W{i + 1:02d}" for i, s in enumerate(self.specs)}
         self.agent_port = free_port()
         self.agent_url = f"http://127.0.0.1:{self.agent_port}"
-        serial = "".join(
+        links = "".join(
             f'\n[[serial]]\ndevice = "{s.device_id}"\nport = "{self.dev_dir / s.device_id}.tty"\n'
             for s in self.specs
+            if s.transport == "serial"
         )
+        if self.broker is not None:
+            links += f'\n[mqtt]\nhost = "127.0.0.1"\nport = {self.broker[1]}\nembedded = true\n'
+
         self.config = root / "agent.toml"
         self.config.write_text(
             f"""
@@ -60,7 +70,7 @@ log_level = "info"
 invite_s = 5
 thanks_s = 1
 qr_base_url = "https://hub.example.gov.cn/r"
-{serial}""",
+{links}""",
             encoding="utf-8",
         )
         cfg = load_config(self.config)
@@ -123,7 +133,9 @@ qr_base_url = "https://hub.example.gov.cn/r"
         return self
 
     async def _start(self) -> None:
-        self.rack = DeviceRack(self.dev_dir, self.specs, hall_id=HALL_ID, seed=1)
+        self.rack = DeviceRack(
+            self.dev_dir, self.specs, hall_id=HALL_ID, broker=self.broker, seed=1
+        )
         await self.rack.start()
         self.server = uvicorn.Server(
             uvicorn.Config(
