@@ -44,6 +44,7 @@ log = logging.getLogger("hcp.agent.link")
 
 QUARANTINE_RECHECK_S = 1.0  # how soon a key added by hcp agent add-device takes effect
 IDLE_WAKE_S = 1.0  # longest sleep without a timer: pushes and stop requests are checked
+BLOCK_CHECK_S = 5.0  # an attached device quarantined by an admin is cut off within this
 PENDING_MAX = 32  # queued down messages; beyond, resend the whole state instead
 FUTURE_TOLERANCE_MS = 5000  # a corrected press time further ahead than this is not believed
 COMMIT_RETRY_S = 1.0  # uncommitted ratings are retried this often (store busy, outbox full)
@@ -139,6 +140,43 @@ class SessionLink:
         )
         self._set_quarantine(dev.quarantine)
         return dev.quarantine is not None
+
+    async def _new_session(self) -> AgentSession | None:
+        """A fresh agent session for one attachment, from the registry; None when the
+        device's key was removed meanwhile (back to quarantine)."""
+        key = await self.db.run(registry.device_key, self.device_id)
+        dev = await self.db.run(registry.device, self.device_id)
+        if key is None or dev is None:
+            return None
+        session_no = await self.db.run(lambda s: s.allocate_agent_session())
+        session = AgentSession(
+            key,
+            session_no,
+            device_id=self.device_id,
+            min_peer_session=dev.min_session,
+            committed=dev.committed_seq,
+            heartbeat_s=self.service.cfg.heartbeat_s,
+            clock_ms=self.service.clock_ms,
+        )
+        del key
+        self._session = session
+        self._uncommitted = []
+        self._retry_at = None
+        self.kind = dev.kind
+        self._window_id = dev.window_id
+        self.state = "attached"
+        return session
+
+    async def _cut_if_quarantined(self, session: AgentSession, now: int) -> bool:
+        """hcp agent quarantine takes effect on a live link too: True (and the session
+        closed) when the device was quarantined or removed while attached."""
+        dev = await self.db.run(registry.device, self.device_id)
+        if dev is not None and dev.quarantine is None:
+            return False
+        if session.is_open():
+            session.close(now)
+            await self._handle_events(session)
+        return True
 
     def _set_quarantine(self, reason: str | None) -> None:
         if reason == self.quarantine and (reason is None or self.state == "quarantined"):

@@ -48,6 +48,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge_agent import registry
 from edge_agent.config import MqttConfig
 from edge_agent.device_session import (
+    BLOCK_CHECK_S,
     IDLE_WAKE_S,
     QUARANTINE_RECHECK_S,
     SessionLink,
@@ -70,7 +71,6 @@ PAYLOAD_MAX = 1280  # protocol.framing.MAX_PACKET: no valid packet is larger
 INBOX_MAX = 256  # queued payloads per device; a flood beyond this is dropped (and counted)
 DEVICES_MAX = 10_000  # device ids tracked per run; a hall has tens to hundreds
 LOG_REPEAT_S = 60.0  # a repeating broker-level warning is logged once a minute
-BLOCK_CHECK_S = 5.0  # an attached device quarantined by an admin is cut off within this
 QOS = 1  # docs/protocol.md §9: QoS 1 both ways, the session deduplicates
 
 
@@ -169,39 +169,21 @@ class MqttDeviceLink(SessionLink):
 
     # ---------------------------------------------------------------- one attachment
     async def _attached(self, inbox: asyncio.Queue[Any]) -> None:
-        key = await self.db.run(registry.device_key, self.device_id)
-        dev = await self.db.run(registry.device, self.device_id)
-        if key is None or dev is None:
+        session = await self._new_session()
+        if session is None:
             return  # the key was removed meanwhile: back to quarantine
-        session_no = await self.db.run(lambda s: s.allocate_agent_session())
-        session = AgentSession(
-            key,
-            session_no,
-            device_id=self.device_id,
-            min_peer_session=dev.min_session,
-            committed=dev.committed_seq,
-            heartbeat_s=self.service.cfg.heartbeat_s,
-            clock_ms=self.service.clock_ms,
-        )
-        self._session = session
         if self.presence is None:
+            key = await self.db.run(registry.device_key, self.device_id)
+            if key is None:
+                return
             self.presence = PresenceState(key)
-        del key
-        self._uncommitted = []
-        self._retry_at = None
-        self.kind = dev.kind
-        self._window_id = dev.window_id
-        self.state = "attached"
+            del key
         check_at = mono_ms() + int(BLOCK_CHECK_S * 1000)
         while True:
             now = mono_ms()
-            if now >= check_at:  # hcp agent quarantine takes effect on a live link too
+            if now >= check_at:
                 check_at = now + int(BLOCK_CHECK_S * 1000)
-                dev = await self.db.run(registry.device, self.device_id)
-                if dev is None or dev.quarantine is not None:
-                    if session.is_open():
-                        session.close(now)
-                        await self._handle_events(session)
+                if await self._cut_if_quarantined(session, now):
                     return
             deadlines = [t for t in (session.next_deadline(), self._retry_at) if t is not None]
             timeout = IDLE_WAKE_S if not deadlines else (min(deadlines) - now) / 1000

@@ -4,7 +4,8 @@ Strategy (one asyncio task per configured link, one reader thread per open port)
 
 - **Attach loop.** ``run()`` looks the device up in the store; a device without a key (or
   blocked by an operator) is *quarantined*: reported once, its port left alone, rechecked
-  every QUARANTINE_RECHECK_S so ``hcp agent add-device`` takes effect without a restart. Then
+  every QUARANTINE_RECHECK_S so ``hcp agent add-device`` takes effect without a restart (and
+  a device quarantined while attached is cut off within BLOCK_CHECK_S). Then
   it opens the port (a device path or a pyserial URL: rfc2217://, socket://) and runs the
   link until the port fails; a port that is missing or vanishes is retried with backoff
   PORT_RETRY_MIN_S … PORT_RETRY_MAX_S, forever. Every attachment is a fresh LinkSession
@@ -32,6 +33,7 @@ import serial
 from edge_agent import registry
 from edge_agent.config import SerialLink
 from edge_agent.device_session import (
+    BLOCK_CHECK_S,
     IDLE_WAKE_S,
     QUARANTINE_RECHECK_S,
     SessionLink,
@@ -146,26 +148,10 @@ class DeviceLink(SessionLink):
 
     # ---------------------------------------------------------------- one attachment
     async def _attached(self, port: serial.SerialBase) -> None:
-        key = await self.db.run(registry.device_key, self.device_id)
-        dev = await self.db.run(registry.device, self.device_id)
-        if key is None or dev is None:
+        session = await self._new_session()
+        if session is None:
             raise _PortLost("the device lost its key while attaching")
-        session_no = await self.db.run(lambda s: s.allocate_agent_session())
-        self._session = AgentSession(
-            key,
-            session_no,
-            device_id=self.device_id,
-            min_peer_session=dev.min_session,
-            committed=dev.committed_seq,
-            heartbeat_s=self.service.cfg.heartbeat_s,
-            clock_ms=self.service.clock_ms,
-        )
-        del key
-        self._uncommitted = []
-        self._retry_at = None
-        self.kind = dev.kind
-        self._window_id = dev.window_id
-        self.state = "attached"
+        check_at = mono_ms() + int(BLOCK_CHECK_S * 1000)
         decoder = Decoder()
         seen_frames: dict[str, int] = {}
         loop = asyncio.get_running_loop()
@@ -181,8 +167,11 @@ class DeviceLink(SessionLink):
         reader.start()
         try:
             while True:
-                session = self._session
                 now = mono_ms()
+                if now >= check_at:
+                    check_at = now + int(BLOCK_CHECK_S * 1000)
+                    if await self._cut_if_quarantined(session, now):
+                        return
                 deadlines = [t for t in (session.next_deadline(), self._retry_at) if t is not None]
                 timeout = IDLE_WAKE_S if not deadlines else (min(deadlines) - now) / 1000
                 timeout = min(max(timeout, 0.0), IDLE_WAKE_S)

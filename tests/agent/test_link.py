@@ -159,6 +159,22 @@ def test_ratings_are_acknowledged_only_after_commit(hall: Hall) -> None:
     assert hall.sql("SELECT committed_seq FROM devices") == [(5,)]
 
 
+def test_quarantine_cuts_off_a_live_serial_link(hall: Hall) -> None:
+    peer = hall.up()
+    peer.press(level=5)
+    peer.run_until(lambda: peer.acked == 1)
+    link = hall.agent.link(DEVICE)
+    hall.agent.db(registry.set_quarantine, device_id=DEVICE, reason="admin", now_ms=now_ms())
+    peer.run_until(lambda: link.snapshot()["state"] == "quarantined", timeout=15)
+    peer.press(level=1)
+    peer.run_for(1.5)
+    assert peer.acked == 1  # nothing more is accepted while quarantined
+    assert hall.sql("SELECT count(*) FROM ratings") == [(1,)]
+    hall.agent.db(registry.set_quarantine, device_id=DEVICE, reason=None, now_ms=now_ms())
+    peer.run_until(lambda: peer.acked == 2, timeout=30)  # released: it resends, stored once
+    assert hall.sql("SELECT count(*) FROM ratings") == [(2,)]
+
+
 def test_replayed_ratings_are_stored_once(hall: Hall) -> None:
     peer = hall.up()
     for _ in range(3):
