@@ -17,10 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from simulator.bridge import Cable
 from simulator.vdevice import free_port
+from tests.fuzzing import fuzz_examples
 from tests.simulator.simrack import HCP, SimHall
 
 A, B = "EV-S001", "EV-S002"
@@ -239,3 +242,48 @@ def test_cli_sim_devices_without_keys_says_why(tmp_path: Path) -> None:
     )
     assert r.returncode != 0
     assert "no *.key device key files" in r.stderr and "--count" in r.stderr
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3)
+    ),
+    max_leaves=6,
+)
+FIELDS = ["button", "ms", "on", "plugged", "drop", "corrupt", "delay_ms", "baud", "skew_ms"]
+
+
+@settings(
+    max_examples=fuzz_examples(100),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    what=st.sampled_from(["press", "power", "cable", "faults", "clock"]),
+    body=st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), JSON, max_size=3) | JSON,
+)
+def test_fuzzed_requests_answer_cleanly_and_refusals_change_nothing(
+    hall: SimHall, what: str, body: Any
+) -> None:
+    before = hall.state(B)
+    r = hall.post(B, what, body)
+    assert r.status_code in (200, 400, 409, 422), (what, body, r.status_code, r.text)
+    if r.status_code != 200:
+        out = r.json()
+        assert "error" in out or "detail" in out
+        after = hall.state(B)
+        for k in ("powered", "power_cuts", "clock_skew_ms"):
+            assert after[k] == before[k], (what, body, k)
+        assert after["cable"]["faults"] == before["cable"]["faults"]
+        assert after["cable"]["plugged"] == before["cable"]["plugged"]
+    # Whatever a valid request did, the next example starts from a working device.
+    if not hall.state(B)["powered"]:
+        hall.post(B, "power", {"on": True})
+        hall.wait_state(B, lambda s: s["online"], 30)
+    hall.post(B, "cable", {"plugged": True})
+    hall.post(B, "faults", {"drop": 0.0, "corrupt": 0.0, "delay_ms": 0, "baud": 0})
