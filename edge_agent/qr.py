@@ -64,6 +64,17 @@ class TokenClaims:
     expires_s: int
 
 
+# The static 一码一账号 code of a bound position is printed (hcp labels) and shown by the QR
+# unit: both must be one matrix, stable until the window is bound to someone else.
+STATIC_VALID_S = 3 * 365 * 86400
+
+
+def static_expiry(since_ms: int) -> int:
+    """The static code's expiry (s), derived from the position's start: the same token on
+    every render, so the printed label and the QR unit's screen match."""
+    return (since_ms // 1000 + STATIC_VALID_S) // 86400 * 86400
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 

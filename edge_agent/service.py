@@ -130,9 +130,14 @@ class HallService:
         policy = self.cfg.policy
         staff_qr = None
         if policy.qr_base_url and raw["staff_id"]:
-            # The static code changes at each sign-in; its expiry is rounded to the hour so
-            # every LinkUp within the hour renders the same matrix (and hits the cache).
-            exp = (now // 1000 + policy.staff_qr_ttl_s) // 3600 * 3600
+            pos = raw["position"]
+            if pos is not None and pos["staff_id"] == raw["staff_id"]:
+                exp = qr.static_expiry(pos["since_ms"])  # the printed label's code
+            else:
+                # Someone covering a window that is not their position: a code that lives one
+                # working day, its expiry rounded to the hour so every LinkUp within the hour
+                # renders the same matrix (and hits the cache).
+                exp = (now // 1000 + policy.staff_qr_ttl_s) // 3600 * 3600
             staff_qr = await self._render(window_id, raw["staff_id"], None, exp)
         invite = None
         inv = raw["invite"]
@@ -222,4 +227,5 @@ def _window_raw(store: Store, window_id: str) -> dict[str, Any] | None:
     if w is None:
         return None
     w["invite"] = cases.open_invite(store, window_id)
+    w["position"] = registry.position(store, window_id)
     return w

@@ -6,9 +6,10 @@ token (edge_agent.qr, case left empty) rendered by edge_agent.qr.render, so the 
 matrix is the very matrix ``hcp provision`` puts in a QR unit's offline bundle; a test reads
 the modules back from the image and compares them.
 
-A printed code cannot be refreshed daily like the one the agent sends in CONFIG, so its
-expiry is long (LABEL_VALID_S) and is derived from the position's start, which makes the
-token (and the sheet) the same on every run until the window is bound to someone else.
+A printed code cannot be refreshed daily, so its expiry is long and derived from the
+position's start (edge_agent.qr.static_expiry), which makes the token (and the sheet) the
+same on every run until the window is bound to someone else; the agent sends this same code
+in CONFIG, so the QR unit shows the printed matrix.
 
 Layout: A4 portrait at 300 dpi, 2 × 3 labels of 85 × 90 mm with cut margins, Chinese text
 in WenQuanYi Zen Hei (Debian fonts-wqy-zenhei); PDF (one page per six labels) or PNG (one
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from edge_agent.config import AgentConfig
     from edge_agent.store import Store
 
-LABEL_VALID_S = 3 * 365 * 86400  # printed codes outlive a daily refresh; reprint on rebind
 FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 DPI = 300
 PAGE_MM = (210, 297)  # A4 portrait
@@ -85,7 +85,7 @@ def static_code(store: Store, cfg: AgentConfig, window_id: str, pos: dict[str, A
 
     if not cfg.policy.qr_base_url:
         raise HcpError(E["no_base"])
-    exp = (pos["since_ms"] // 1000 + LABEL_VALID_S) // 86400 * 86400
+    exp = qr.static_expiry(pos["since_ms"])
     token = qr.make_token(
         store.secret(f"qr.{QR_KID}"),
         qr.TokenClaims(QR_KID, cfg.hall_id, window_id, pos["staff_id"], None, exp),
