@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from simulator.bridge import Cable, TcpCable
-from simulator.vdevice import HEAP, DeviceProcess, build_firmware, device_json, seed_flash
+from simulator.vdevice import (
+    HEAP,
+    DeviceProcess,
+    build_firmware,
+    build_is_current,
+    device_json,
+    seed_flash,
+)
 
 REQUEST_TIMEOUT_S = 10.0
 MANIFEST = "manifest.json"
@@ -102,7 +109,7 @@ class DeviceRack:
         self.broker = broker
         self.log = self.directory / "device.log"
         self.build = self.directory / "build"
-        if not (self.build / "unix_rom.py").exists():
+        if not build_is_current(self.build):  # a changed firmware source: compile again
             build_firmware(self.build)
         self.devices: dict[str, RackDevice] = {}
         for n, spec in enumerate(specs):

@@ -69,6 +69,19 @@ def build_firmware(out: Path) -> Path:
     return out
 
 
+def build_is_current(out: Path) -> bool:
+    """True if `out` holds a build newer than every source it was compiled from."""
+    marker = out / "unix_rom.py"
+    if not marker.exists():
+        return False
+    built = marker.stat().st_mtime
+    return all(
+        src.stat().st_mtime <= built
+        for package in ("protocol", "firmware")
+        for src in (ROOT / package).rglob("*.py")
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
