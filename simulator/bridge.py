@@ -99,7 +99,8 @@ class Pty:
 
 
 def new_counters() -> dict[str, int]:
-    return dict.fromkeys(("read", "written", "dropped", "corrupted", "unplugged", "overflow"), 0)
+    names = ("read", "written", "dropped", "corrupted", "unplugged", "overflow")
+    return dict.fromkeys((*names, "paced_bytes", "paced_us"), 0)
 
 
 class Lane:
@@ -191,6 +192,8 @@ class Lane:
             piece = max(1, int(rate * PACE_S))
             if self.next_free < time.monotonic() - IDLE_S:  # the line was idle
                 self.next_free = time.monotonic()
+            first = last = 0.0
+            sent = 0
             for i in range(0, len(data), piece):
                 now = time.monotonic()
                 if self.next_free > now:
@@ -199,10 +202,18 @@ class Lane:
                     self.counters["unplugged"] += len(data) - i
                     break
                 chunk = data[i : i + piece]
+                last = time.monotonic()
+                if i == 0:
+                    first = last
+                else:
+                    sent = i  # the bytes before this chunk took last - first on the line
                 self._write(chunk)
                 # From the schedule, not from now: a late wake-up is made up, as a UART
                 # keeps its bit clock however late the CPU feeds it.
                 self.next_free += len(chunk) / rate
+            if sent:  # the throughput as measured by the clock: paced_bytes / paced_us
+                self.counters["paced_bytes"] += sent
+                self.counters["paced_us"] += int((last - first) * 1e6)
 
     def flush_queue(self) -> None:
         for _, data in self.queue:
