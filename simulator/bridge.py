@@ -120,6 +120,7 @@ class Lane:
         self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
         self.wake = asyncio.Event()
         self.next_free = 0.0  # paced: when the line is free for the next byte
+        self.last_write: tuple[float, int] | None = None  # paced: (when, bytes)
         self.counters = counters if counters is not None else new_counters()
         self.on_eof = on_eof  # a socket's end closed (a pty has none)
         self.task: asyncio.Task[None] | None = None
@@ -192,28 +193,26 @@ class Lane:
             piece = max(1, int(rate * PACE_S))
             if self.next_free < time.monotonic() - IDLE_S:  # the line was idle
                 self.next_free = time.monotonic()
-            first = last = 0.0
-            sent = 0
             for i in range(0, len(data), piece):
                 now = time.monotonic()
-                if self.next_free > now:
+                waited = self.next_free > now
+                if waited:
                     await asyncio.sleep(self.next_free - now)
                 if not self.cable.plugged:  # pulled while it was on the line
                     self.counters["unplugged"] += len(data) - i
                     break
                 chunk = data[i : i + piece]
-                last = time.monotonic()
-                if i == 0:
-                    first = last
-                else:
-                    sent = i  # the bytes before this chunk took last - first on the line
+                t = time.monotonic()
+                if waited and self.last_write is not None:
+                    # The line was busy until now with the previous chunk: the rate as
+                    # measured by the clock is paced_bytes / paced_us.
+                    self.counters["paced_bytes"] += self.last_write[1]
+                    self.counters["paced_us"] += int((t - self.last_write[0]) * 1e6)
+                self.last_write = (t, len(chunk))
                 self._write(chunk)
                 # From the schedule, not from now: a late wake-up is made up, as a UART
                 # keeps its bit clock however late the CPU feeds it.
                 self.next_free += len(chunk) / rate
-            if sent:  # the throughput as measured by the clock: paced_bytes / paced_us
-                self.counters["paced_bytes"] += sent
-                self.counters["paced_us"] += int((last - first) * 1e6)
 
     def flush_queue(self) -> None:
         for _, data in self.queue:
