@@ -4,18 +4,27 @@
 
 Mounts the LittleFS v2 image at /flash (formatting only a blank one: storage/mount.py),
 puts /flash and /flash/lib first on sys.path, then runs /flash/boot.py and /flash/main.py
-when the image has them (what `hcp flash` installs with mpremote), else firmware.boot and
-firmware.main from MICROPYPATH. After provisioning the app asks for a reboot: the ROM
+when the image has them, else firmware.boot and firmware.main. The ROM's own modules (the
+block device and mount code, imported from MICROPYPATH) are forgotten once the flash is
+mounted, so `firmware` is then imported afresh: from /flash when `hcp flash` installed it
+there, else from MICROPYPATH. After provisioning the app asks for a reboot: the ROM
 starts a fresh event loop and runs main again, as a board's reset would.
-Geometry is the unix-sim profile's (512 KiB, 4 KiB blocks, progsize 256).
+
+Geometry is the unix-sim profile's (hardware/boards/unix-sim.json `storage`: the Pico W's
+848 KiB in 4 KiB blocks, progsize 256), so a flashed simulator has room for the firmware,
+the font and the outbox's full capacity (docs/technician.md "Flash"). An existing image
+keeps the size it was made with; HCP_FLASH_SIZE sets a new one's.
 """
 
 import os
 import sys
 
 MOUNT = "/flash"
-SIZE = 524288
-BLOCK = 4096
+SIZE = 868352  # = unix-sim.json storage.size (tests/firmware_app/test_app_boot.py checks)
+BLOCK = 4096  # storage.block_size
+READSIZE = 32
+PROGSIZE = 256
+LOOKAHEAD = 32
 
 
 def _exists(path):
@@ -32,20 +41,38 @@ def _exec(path):
     exec(code, {"__name__": "__main__"})
 
 
+def _forget():
+    for k in list(sys.modules):
+        if k == "firmware" or k.startswith("firmware."):
+            del sys.modules[k]
+
+
 def main():
     image = sys.argv[1] if len(sys.argv) > 1 else os.getenv("HCP_FLASH_IMAGE")
     if not image:
         print("usage: micropython unix_rom.py <flash image>")
         sys.exit(2)
-    import firmware.storage.blockdev as bd
     from firmware.storage.blockdev import FileBlockDev
     from firmware.storage.mount import mount_lfs
 
-    size = int(os.getenv("HCP_FLASH_SIZE") or SIZE)
-    bd.MOUNTED = FileBlockDev(image, BLOCK, size // BLOCK)  # its wear counters: control "state"
-    mount_lfs(bd.MOUNTED, MOUNT, 32, 256, 32)
+    try:
+        size = os.stat(image)[6]
+    except OSError:
+        size = 0
+    size = size or int(os.getenv("HCP_FLASH_SIZE") or SIZE)
+    dev = FileBlockDev(image, BLOCK, size // BLOCK)
+    mount_lfs(dev, MOUNT, READSIZE, PROGSIZE, LOOKAHEAD)
+    del FileBlockDev, mount_lfs
+    _forget()
     sys.path.insert(0, MOUNT + "/lib")
     sys.path.insert(0, MOUNT)
+    import firmware.storage.blockdev as bd
+
+    bd.MOUNTED = dev  # its wear counters: the control channel's "state"
+    import firmware
+
+    if firmware.__file__.startswith(MOUNT):
+        print("hcp-sim: firmware from", firmware.__file__)
     if _exists(MOUNT + "/boot.py"):
         _exec(MOUNT + "/boot.py")
     else:

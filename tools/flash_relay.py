@@ -48,31 +48,6 @@ print("hcp-sim rom: flash mounted at {mount}")
 """
 
 
-# Boot what `hcp flash` put on the image, as a board's reset would: mount, forget the ROM's
-# own firmware modules (imported from the repository to mount the flash), run the flashed
-# firmware.main from /flash. Its serial transport opens device.json's path from `cwd`.
-APP_LAUNCHER = """\
-import sys
-sys.path.append({root!r})
-from firmware.storage.blockdev import FileBlockDev
-from firmware.storage.mount import mount_lfs
-mount_lfs(FileBlockDev({image!r}, {block_size}, {blocks}), {mount!r}, {readsize}, {progsize},
-          {lookahead})
-sys.path.remove({root!r})
-for _k in list(sys.modules):
-    if _k == "firmware" or _k.startswith("firmware."):
-        del sys.modules[_k]
-sys.path.insert(0, {mount!r})
-import firmware
-from firmware import boot, main
-print("hcp-sim: firmware from", firmware.__file__)
-boot.check({mount!r})
-while main.run({mount!r}) == "reboot":
-    import asyncio
-    asyncio.new_event_loop()
-"""
-
-
 def _geometry(profile: dict[str, Any], size: int | None) -> dict[str, Any]:
     st = profile["storage"]
     return {
@@ -90,20 +65,23 @@ def boot_flashed_app(
     cwd: Path,
     *,
     env: dict[str, str] | None = None,
-    heap: str = "256k",
+    heap: str = "320k",
     log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Run the firmware `hcp flash` wrote into `image` (unix-sim profile) in a new process."""
-    from hardware import profiles
-
-    script = APP_LAUNCHER.format(
-        root=str(ROOT), image=str(image), **_geometry(profiles.load("unix-sim"), None)
-    )
+    # The unix ROM, as a board's reset: it mounts the image (with the repository's block
+    # device, MICROPYPATH) and then imports the firmware from /flash, where it was flashed.
     out = open(log or cwd / "device.log", "ab")  # noqa: SIM115 (the process owns it)
     return subprocess.Popen(
-        [micropython(), "-X", f"heapsize={heap}", "-c", script],
+        [
+            micropython(),
+            "-X",
+            f"heapsize={heap}",
+            str(ROOT / "firmware" / "unix_rom.py"),
+            str(image),
+        ],
         cwd=str(cwd),
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "MICROPYPATH": f"{ROOT}:.frozen", **(env or {})},
         stdout=out,
         stderr=subprocess.STDOUT,
     )

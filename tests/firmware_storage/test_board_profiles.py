@@ -209,3 +209,76 @@ def test_firmware_mounts_the_simulator_flash_from_the_profile(
         assert result.stdout.split() == ["/flash", "1024", str(expected_seq)]
     image = tmp_path / "sim" / "flash.img"
     assert image.stat().st_size == load("unix-sim")["storage"]["size"]
+
+
+def test_unix_rom_geometry_holds_the_flashed_firmware_and_a_full_outbox(tmp_path: Path) -> None:
+    """The unix ROM mounts the unix-sim profile's geometry, and in it the firmware as
+    `hcp flash` lays it out (every .mpy, the font) leaves room for the outbox's whole
+    capacity: filled to it, nothing is dropped and no write fails."""
+    import ast
+
+    from tests.mpy import compile_to
+
+    root = Path(__file__).resolve().parents[2]
+    rom = ast.parse((root / "firmware" / "unix_rom.py").read_text())
+    consts = {
+        t.id: ast.literal_eval(n.value)
+        for n in rom.body
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+    st = load("unix-sim")["storage"]
+    assert (consts["SIZE"], consts["BLOCK"], consts["MOUNT"]) == (
+        st["size"],
+        st["block_size"],
+        st["mount"],
+    )
+    assert (consts["READSIZE"], consts["PROGSIZE"], consts["LOOKAHEAD"]) == (
+        st["readsize"],
+        st["progsize"],
+        st["lookahead"],
+    )
+    build = tmp_path / "build"
+    for package in ("protocol", "firmware"):
+        for src in (root / package).rglob("*.py"):
+            if src.name != "unix_rom.py":  # not flashed (tools/flash.py SKIP)
+                compile_to(src, build / src.relative_to(root).with_suffix(".mpy"))
+    (build / "fonts").mkdir()
+    (build / "fonts" / "hcp12.bin").write_bytes(
+        (root / "firmware" / "fonts" / "hcp12.bin").read_bytes()
+    )
+    image = tmp_path / "flash.img"
+    program = f"""
+import os
+from firmware.storage.blockdev import FileBlockDev
+from firmware.storage.mount import mount_lfs
+mount_lfs(FileBlockDev({str(image)!r}, {st["block_size"]}, {st["size"] // st["block_size"]}),
+          "/flash", {st["readsize"]}, {st["progsize"]}, {st["lookahead"]})
+def copy(a, b):
+    for name, t, *_ in os.ilistdir(a):
+        if t == 0x4000:
+            os.mkdir(b + "/" + name)
+            copy(a + "/" + name, b + "/" + name)
+        else:
+            with open(a + "/" + name, "rb") as f:
+                d = f.read()
+            with open(b + "/" + name, "wb") as f:
+                f.write(d)
+for d in ("firmware", "protocol", "fonts"):
+    os.mkdir("/flash/" + d)
+    copy({str(build)!r} + "/" + d, "/flash/" + d)
+os.mkdir("/flash/hcp")
+from firmware.storage.outbox import Outbox
+ob = Outbox("/flash/hcp/outbox", {st["outbox"]["segments"]}, {st["outbox"]["records"]})
+for i in range(ob.capacity()):
+    ob.add(None, 1, (), None, 0, 1, 0)
+s = os.statvfs("/flash")
+print(ob.depth(), ob.dropped(), s[0] * s[3] // 1024)
+"""
+    r = micropython(build, ["-c", program], heap="1m")
+    assert r.returncode == 0, r.stdout + r.stderr
+    depth, dropped, free_kib = (int(x) for x in r.stdout.split())
+    cap = st["outbox"]["segments"] * st["outbox"]["records"]
+    assert (depth, dropped) == (cap, 0)
+    assert free_kib >= 16  # and some room to spare (LittleFS copies on write)

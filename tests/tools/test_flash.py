@@ -62,7 +62,8 @@ def _image_hashes(image: Path) -> dict[str, str]:
 import sys, os, vfs, hashlib, json
 sys.path.append({str(ROOT)!r})
 from firmware.storage.blockdev import FileBlockDev
-fs = vfs.VfsLfs2(FileBlockDev({str(image)!r}, 4096, 128), readsize=32, progsize=256, lookahead=32)
+fs = vfs.VfsLfs2(FileBlockDev({str(image)!r}, 4096, {image.stat().st_size // 4096}),
+                readsize=32, progsize=256, lookahead=32)
 vfs.mount(fs, '/img')
 out = {{}}
 def walk(d):

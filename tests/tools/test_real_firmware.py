@@ -162,6 +162,10 @@ def test_flashed_firmware_boots_into_provisioning(hall_dir: Path, run: Run) -> N
         assert code == 0, err + log
         assert "hcp-sim: firmware from /flash/firmware/__init__.mpy" in log
         assert "key check passed" in out
+        # The ROM's in-process reboot into normal mode: the control channel listens again.
+        ctl = '"event": "control"'
+        wait_for(lambda: (hall_dir / "device.log").read_text().count(ctl) == 2, timeout=20)
+        assert "EADDRINUSE" not in (hall_dir / "device.log").read_text()
     finally:
         app.kill()
         app.wait(5)
@@ -169,11 +173,13 @@ def test_flashed_firmware_boots_into_provisioning(hall_dir: Path, run: Run) -> N
     store = store_at(hall_dir)
     (dev,) = registry.devices(store)
     store.close()
+    blocks = image.stat().st_size // 4096  # the unix-sim profile's geometry
     script = (
         "import sys, vfs\n"
         f"sys.path.append({str(Path(__file__).resolve().parents[2])!r})\n"
         "from firmware.storage.blockdev import FileBlockDev\n"
-        f"vfs.mount(vfs.VfsLfs2(FileBlockDev({str(image)!r}, 4096, 128), progsize=256), '/f')\n"
+        f"bd = FileBlockDev({str(image)!r}, 4096, {blocks})\n"
+        "vfs.mount(vfs.VfsLfs2(bd, progsize=256), '/f')\n"
         "print(open('/f/hcp/identity.json').read())\n"
     )
     import subprocess
