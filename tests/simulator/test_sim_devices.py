@@ -98,6 +98,20 @@ def test_line_noise_frames_refused_no_wrong_rating(hall: SimHall) -> None:
     assert len({r["seq"] for r in rows}) == len(rows)
 
 
+def test_delay_holds_every_byte_back(hall: SimHall) -> None:
+    """500 ms each way: a press reaches the agent at least 500 ms after it was made (the
+    agent places the press by the device's ticks since the HELLO, which crossed undelayed)."""
+    n = len(hall.ratings(B))
+    hall.post(B, "faults", {"delay_ms": 500})
+    try:
+        hall.press(B, 2)
+        row = hall.wait_ratings(B, n + 1)[-1]
+    finally:
+        hall.post(B, "faults", {"delay_ms": 0})
+    assert row["level"] == 2 and row["time_source"] == "ticks"
+    assert row["received_ms"] - row["press_ms"] >= 450, row
+
+
 def test_baud_emulation_paces_a_real_device_link(hall: SimHall) -> None:
     """At 1200 baud the device's frames cross at ~120 B/s, measured on the cable's clock,
     and the press still reaches the agent."""
