@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from hub.errors import ItemError, Msg
-from hub.ingest.models import EVENT_REQUIRES, CaseEvent, RatingItem, Source
+from hub.ingest.models import EVENT_REQUIRES, CaseEvent, Flag, RatingItem, Source
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -219,9 +219,13 @@ def check_rating(item: RatingItem, *, hall_id: str, sources: frozenset[Source]) 
             field="hall_id",
         )
     if item.source is Source.DEVICE_PRESS:
-        for field in ("device_id", "seq", "window_id"):
+        for field in ("device_id", "seq"):
             if getattr(item, field) is None:
                 raise _required("rating", field, "按键评价", "a device press")
+        # A device not (yet) bound to a window can only send unsolicited presses: they are
+        # kept as evidence (self-rating signals) and never counted as case ratings.
+        if item.window_id is None and Flag.UNSOLICITED not in item.flags:
+            raise _required("rating", "window_id", "非主动按键评价", "a solicited device press")
         if item.origin_id is not None:
             raise ItemError(
                 "rating.origin_id",

@@ -204,6 +204,19 @@ def test_a_bad_item_is_rejected_and_the_good_ones_stored(
     assert db.count(ratings) == 2
 
 
+def test_an_unbound_device_sends_unsolicited_presses_only(api: SyncClient, db: HubDb) -> None:
+    loose = {"window_id": None, "staff_id": None, "case_no": None, "invited_at": None}
+    response = api.post_items(
+        RATINGS, [rating(1, flags=["unsolicited"], **loose), rating(2, **loose)]
+    )
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected"]
+    assert results[1]["error"]["code"] == "rating.window_id"
+    with db.engine.connect() as connection:
+        stored = connection.execute(select(ratings.c.window_id, ratings.c.flags)).all()
+    assert [tuple(r) for r in stored] == [(None, 0x02)]
+
+
 def test_rejection_messages_name_the_rule(api: SyncClient) -> None:
     response = api.post_items(RATINGS, [rating(1, level=9), rating(2, text="x" * 600)])
     first, second = (r["error"] for r in response.json()["results"])
