@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from simulator.scenario import Scenario
 
 PROGRESS_EVERY_S = 2.0
+DEFAULT_HALL = "H330201001"  # hcp sim devices without --hall or --agent
 LINK_WAIT_S = 30.0
 
 T = {
@@ -93,7 +94,14 @@ T = {
         "没有密钥文件时新建这么多台设备（EV-S001…）",
         "with no key files there, make this many devices (EV-S001…)",
     ),
-    "hall": Text("大厅编号（写入设备身份）", "hall id (written into the device identity)"),
+    "hall": Text(
+        "大厅编号（写入设备身份；默认取自 --agent，否则 H330201001）",
+        "hall id (written into the device identity; default: --agent's, else H330201001)",
+    ),
+    "hall_agent": Text(
+        "从此大厅代理读取大厅编号，例如 http://127.0.0.1:8470",
+        "read the hall id from this agent, e.g. http://127.0.0.1:8470",
+    ),
     "kind": Text("设备类型（默认 evaluator）", "device kind (default evaluator)"),
     "mqtt": Text(
         "经 MQTT 代理 HOST:PORT 连接（经各自的 TCP 中继；默认：串口，经虚拟串口线）",
@@ -460,8 +468,9 @@ async def _devices_async(state: State, args: argparse.Namespace) -> int | None:
         specs = [DeviceSpec(i, k, args.kind) for i, k in keys.items()]
     for spec in specs:
         spec.transport = transport
+    hall = args.hall or (await _hall_id(args.agent) if args.agent else DEFAULT_HALL)
     try:
-        rack = DeviceRack(directory, specs, hall_id=args.hall, broker=args.mqtt)
+        rack = DeviceRack(directory, specs, hall_id=hall, broker=args.mqtt)
     except (RackError, SeedError, ToolMissing, OSError) as e:
         raise HcpError(E["firmware"].fill(e=e, log=directory / "device.log")) from e
     host, port = args.listen
@@ -536,7 +545,8 @@ def _arguments(parser: HcpParser) -> None:
     p = add("devices", T["devices"], _devices)
     p.add_argument("--dir", required=True, metavar="DIR", help=p.tr(T["dir"]))
     p.add_argument("--count", type=int, metavar="N", help=p.tr(T["count"]))
-    p.add_argument("--hall", default="H330201001", metavar="ID", help=p.tr(T["hall"]))
+    p.add_argument("--hall", metavar="ID", help=p.tr(T["hall"]))
+    p.add_argument("--agent", metavar="URL", help=p.tr(T["hall_agent"]))
     p.add_argument(
         "--kind", choices=("evaluator", "combined", "qr"), default="evaluator", help=p.tr(T["kind"])
     )

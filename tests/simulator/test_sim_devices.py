@@ -24,7 +24,7 @@ from PIL import Image
 from simulator.bridge import Cable
 from simulator.vdevice import free_port
 from tests.fuzzing import fuzz_examples
-from tests.simulator.simrack import HCP, SimHall
+from tests.simulator.simrack import HALL_ID, HCP, SimHall
 
 A, B = "EV-S001", "EV-S002"
 
@@ -216,9 +216,10 @@ def test_technician_ui_click_reaches_the_agent(hall: SimHall) -> None:
             browser.close()
 
 
-def test_cli_sim_devices_manifest_and_api(tmp_path: Path) -> None:
+def test_cli_sim_devices_manifest_and_api(hall: SimHall, tmp_path: Path) -> None:
     port = free_port()
     args = ["--dir", str(tmp_path), "--count", "2", "--listen", f"127.0.0.1:{port}"]
+    args += ["--agent", hall.agent_url]  # the hall id comes from there
     proc = subprocess.Popen(
         [str(HCP), "sim", "devices", *args, "--duration", "60"],
         stdout=subprocess.PIPE,
@@ -239,6 +240,7 @@ def test_cli_sim_devices_manifest_and_api(tmp_path: Path) -> None:
         assert [d["device_id"] for d in r.json()] == ["EV-S001", "EV-S002"]
         manifest = json.loads((tmp_path / "manifest.json").read_text())
         assert manifest["api"] == f"http://127.0.0.1:{port}"
+        assert manifest["hall_id"] == HALL_ID
         for d in manifest["devices"]:
             assert Path(d["tty"]).is_symlink() and Path(d["key_file"]).exists()
             assert os.path.realpath(d["tty"]).startswith("/dev/pts/")
