@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -156,6 +157,7 @@ E = {
         "这些设备未能连上代理：{d}（见 {log}）",
         "these devices did not link to the agent: {d} (see {log})",
     ),
+    "positive": Text("应为正数，实际为 {v!r}", "must be a positive number, got {v!r}"),
     "source": Text(
         "hcp demo 需要源码树（固件和 MicroPython 设备启动器）：{e}",
         "hcp demo needs the source tree (firmware and the MicroPython device launcher): {e}",
@@ -936,17 +938,30 @@ def hall_since(hall: Hall) -> dict[str, int]:
     return {i: d.first_seq - 1 for i, d in hall.fleet.devices.items()}
 
 
+def _positive(value: str, lang: Any = "zh-CN") -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        v = -1.0
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(E["positive"].format(lang, v=value))
+    return v
+
+
 def _arguments(parser: HcpParser) -> None:
     parser.add_argument("--data", metavar="DIR", help=parser.tr(T["data"]))
-    parser.add_argument("--duration", type=float, metavar="S", help=parser.tr(T["duration"]))
+    positive = functools.partial(_positive, lang=parser.lang)
+    parser.add_argument("--duration", type=positive, metavar="S", help=parser.tr(T["duration"]))
     parser.add_argument(
         "--windows", type=int, default=12, metavar="N", help=parser.tr(T["windows"])
     )
     parser.add_argument(
-        "--speed", type=float, default=60.0, metavar="X", help=parser.tr(T["speed"])
+        "--speed", type=positive, default=60.0, metavar="X", help=parser.tr(T["speed"])
     )
     parser.add_argument("--seed", type=int, help=parser.tr(T["seed"]))
-    parser.add_argument("--every", type=float, default=5.0, metavar="S", help=parser.tr(T["every"]))
+    parser.add_argument(
+        "--every", type=positive, default=5.0, metavar="S", help=parser.tr(T["every"])
+    )
     parser.add_argument(
         "--scenario", default=str(DEFAULT_SCENARIO), metavar="FILE", help=parser.tr(T["scenario"])
     )
