@@ -31,6 +31,7 @@ from tests.simulator.simrack import SimHall
 
 WINDOW_S = 10.0
 SLEEP = "import time\ntime.sleep(120)"  # the baseline: alive long enough to be measured
+PASS = ["-c", "pass"]
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -58,6 +59,18 @@ def cpu_percent(pids: list[int], window: float, during: object = None) -> list[f
     return [(cpu_s(p) - b) / wall * 100 for p, b in zip(pids, before, strict=True)]
 
 
+def bare_pass(runs: int = 5) -> float:
+    """`micropython -c pass`, start to exit: CPU ms, the median of `runs`. (Its max RSS
+    would count the forking CPython's pages, so the RSS baseline is a live process.)"""
+    cpu = []
+    for _ in range(runs):
+        p = subprocess.Popen([tool("micropython"), "-X", f"heapsize={HEAP['evaluator']}", *PASS])
+        _, _, ru = os.wait4(p.pid, 0)
+        p.returncode = 0
+        cpu.append((ru.ru_utime + ru.ru_stime) * 1000)
+    return statistics.median(cpu)
+
+
 def baseline(n: int) -> tuple[list[int], list[float]]:
     procs = [
         subprocess.Popen([tool("micropython"), "-X", f"heapsize={HEAP['evaluator']}", "-c", SLEEP])
@@ -77,6 +90,7 @@ def baseline(n: int) -> tuple[list[int], list[float]]:
 def main(argv: list[str]) -> int:
     n = int(argv[argv.index("--devices") + 1]) if "--devices" in argv else 8
     load = os.getloadavg()[0]
+    pass_cpu = bare_pass()
     base_rss, base_cpu = baseline(n)
     with tempfile.TemporaryDirectory() as tmp:
         hall = SimHall(Path(tmp), count=n)
@@ -122,6 +136,8 @@ def main(argv: list[str]) -> int:
         "",
         "| per process | RSS KiB (mean) | CPU % of a core (mean) |",
         "|---|---:|---:|",
+        f"| bare `micropython -c pass`, same heap, start to exit | — | {pass_cpu:.1f} ms"
+        " of CPU in all |",
         f"| bare `micropython`, same heap, sleeping (baseline) | {statistics.fmean(base_rss):,.0f}"
         f" | {statistics.fmean(base_cpu):.2f} |",
         f"| virtual device, idle (linked, heartbeat 1 s) | {statistics.fmean(idle_rss):,.0f}"
