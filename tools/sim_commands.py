@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import functools
 import json
+import socket
 import sys
 import time
 from pathlib import Path
@@ -187,6 +188,7 @@ E = {
     "store": Text("无法读取代理存储 {p}：{e}", "cannot read the agent store {p}: {e}"),
     "agent": Text("无法连接大厅代理 {u}：{e}", "cannot reach the hall agent at {u}: {e}"),
     "listen": Text("监听地址应为 HOST:PORT，实际为 {v!r}", "listen must be HOST:PORT, got {v!r}"),
+    "bind": Text("无法监听 {v}：{e}", "cannot listen on {v}: {e}"),
     "no_keys": Text(
         "{p} 中没有 *.key 设备密钥文件：用 --count 新建设备",
         "no *.key device key files in {p}: make devices with --count",
@@ -469,22 +471,26 @@ async def _devices_async(state: State, args: argparse.Namespace) -> int | None:
     for spec in specs:
         spec.transport = transport
     hall = args.hall or (await _hall_id(args.agent) if args.agent else DEFAULT_HALL)
+    host, port = args.listen
+    url = f"http://{host}:{port}"
+    # Bound here, before any device starts: a taken port is a clear error, not uvicorn's exit.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise HcpError(E["bind"].fill(v=f"{host}:{port}", e=e.strerror or e)) from e
     try:
         rack = DeviceRack(directory, specs, hall_id=hall, broker=args.mqtt)
     except (RackError, SeedError, ToolMissing, OSError) as e:
+        sock.close()
         raise HcpError(E["firmware"].fill(e=e, log=directory / "device.log")) from e
-    host, port = args.listen
-    url = f"http://{host}:{port}"
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(rack), host=host, port=port, log_level="warning", lifespan="off")
-    )
+    server = uvicorn.Server(uvicorn.Config(make_app(rack), log_level="warning", lifespan="off"))
     try:
         await rack.start()
         manifest = rack.write_manifest({"api": url})
-        serving = asyncio.create_task(server.serve())
-        await asyncio.sleep(0.2)
-        if serving.done():  # the port is taken: uvicorn logged why
-            raise HcpError(E["listen"].fill(v=f"{host}:{port}"))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
         print(state.text(OUT["rack_up"], n=len(rack.devices), manifest=manifest, url=url))
         for d in rack.manifest()["devices"]:
             link = d["tty"] or f"mqtt :{d['relay_port']} → {args.mqtt[0]}:{args.mqtt[1]}"

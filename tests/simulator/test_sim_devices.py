@@ -9,6 +9,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -307,3 +308,20 @@ def test_fuzzed_requests_answer_cleanly_and_refusals_change_nothing(
         hall.wait_state(B, lambda s: s["online"], 30)
     hall.post(B, "cable", {"plugged": True})
     hall.post(B, "faults", {"drop": 0.0, "corrupt": 0.0, "delay_ms": 0, "baud": 0})
+
+
+def test_cli_sim_devices_port_taken_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["--dir", str(tmp_path), "--count", "1", "--listen", f"127.0.0.1:{port}"]
+        r = subprocess.run(
+            [str(HCP), "sim", "devices", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "HCP_LANG": "zh-CN"},
+        )
+    assert r.returncode == 1 and f"无法监听 127.0.0.1:{port}" in r.stderr, r.stderr
+    assert not list(tmp_path.glob("*.img")) and not list(tmp_path.glob("*.tty"))
