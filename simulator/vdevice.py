@@ -112,11 +112,17 @@ def seed_flash(
         files["hcp/identity.json"] = json.dumps(ident).encode()
         files["hcp/key.bin"] = key
     files.update(extra or {})
+    # The unix-sim profile's geometry, as the unix ROM mounts it; an image keeps its size.
+    geo = json.loads(BOARD.read_text())["storage"]
+    block = int(geo["block_size"])
+    size = image.stat().st_size if image.exists() else int(geo["size"])
+    rp, pp, la = geo["readsize"], geo["progsize"], geo["lookahead"]
     code = (
         "import sys, binascii, os\n"
         "from firmware.storage.blockdev import FileBlockDev\n"
         "from firmware.storage.mount import mount_lfs\n"
-        f"mount_lfs(FileBlockDev({str(image)!r}, 4096, 128), '/flash', 32, 256, 32)\n"
+        f"mount_lfs(FileBlockDev({str(image)!r}, {block}, {size // block}), '/flash',"
+        f" {rp}, {pp}, {la})\n"
         "try:\n    os.mkdir('/flash/hcp')\nexcept OSError:\n    pass\n"
     )
     for name, data in files.items():
