@@ -7,10 +7,10 @@ way a person does, through the device's control channel (newline-delimited JSON 
 planned reason the catalogue offers for that level. What the device made of the press is
 read from its ``thanked`` event (seq, level, flags), sent after the record is on flash; the
 invite it names is the one the engine saw delivered (``wait_invite``) or, for a repeat, the
-one the device last answered. ``FirmwareHall`` starts one device per id: the .mpy build on
-a LittleFS image (kept between runs: the boot session and outbox live there), its serial
-link on a pty bridged to a second pty whose stable path agent.toml names (a null-modem
-cable), and its control channel on a free TCP port.
+one the device last answered. ``FirmwareHall`` starts one device per id in a DeviceRack
+(simulator.rack): the .mpy build on a LittleFS image (kept between runs: the boot session
+and outbox live there), its serial link on a pty cable (simulator.bridge) whose agent end
+``<dir>/<device>.tty`` agent.toml names, and its control channel on a free TCP port.
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from protocol import messages as M
-from simulator.devices import PressResult, _Pty
-from simulator.vdevice import HEAP, DeviceProcess, build_firmware, device_json, seed_flash
+from simulator.devices import PressResult
+from simulator.rack import DeviceRack, DeviceSpec
 
 POLL_S = 0.01
 CLICK_MS = 60  # longer than the firmware's 50 ms debounce
@@ -175,7 +174,8 @@ class FirmwareDevice:
 
 
 class FirmwareHall:
-    """One real-firmware device per id, on bridged ptys, with its control channel."""
+    """One real-firmware device per id (a simulator.rack DeviceRack: flash images, processes,
+    pty cables), each pressed through its control channel as a FirmwareDevice."""
 
     def __init__(
         self,
@@ -189,41 +189,17 @@ class FirmwareHall:
     ) -> None:
         """`reasons`: the agent's catalogue per 差评 level in button order; `invite_s`: its
         policy.invite_s."""
-        directory = directory.resolve()  # the processes run in the build directory
-        directory.mkdir(parents=True, exist_ok=True)
-        self.log = directory / "device.log"
-        build = directory / "build"
-        if not (build / "unix_rom.py").exists():
-            build_firmware(build)
-        self.devices: dict[str, FirmwareDevice] = {}
-        self.procs: list[Any] = []
-        self.ptys: list[_Pty] = []
-        self._bridges: list[tuple[int, int]] = []
+        specs = [DeviceSpec(device_id, key, kind) for device_id, key in keys.items()]
+        self.rack = DeviceRack(directory, specs, hall_id=hall_id)
+        self.log = self.rack.log
         offered = reasons or {4: [501, 502, 503, 504], 5: [501, 502, 503, 504]}
-        for device_id, key in keys.items():
-            agent_end = _Pty(directory / f"{device_id}.tty")
-            dev_end = _Pty(directory / f"{device_id}.dev.tty")
-            self.ptys += [agent_end, dev_end]
-            self._bridges.append((agent_end.master, dev_end.master))
-            image = directory / f"{device_id}.img"
-            cfg = device_json(str(dev_end.path), kind)
-            cfg["factory_id"] = f"F-{device_id}"
-            if not image.exists():  # the flash keeps boot session and outbox between runs
-                ident = {"device_id": device_id, "hall": hall_id, "seq_base": 1, "session_base": 1}
-                seed_flash(build, image, cfg, key=key, identity=ident)
-            proc = DeviceProcess(build, image, heap=HEAP.get(kind, "384k"))
-            self.procs.append(proc)
-            self.devices[device_id] = FirmwareDevice(
-                device_id, proc.control_port, offered, invite_s=invite_s
-            )
+        self.devices: dict[str, FirmwareDevice] = {
+            i: FirmwareDevice(i, d.proc.control_port, offered, invite_s=invite_s)
+            for i, d in self.rack.devices.items()
+        }
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        for a, b in self._bridges:
-            loop.add_reader(a, _copy, a, b)
-            loop.add_reader(b, _copy, b, a)
-        for p in self.procs:
-            p.start()
+        await self.rack.start()
         for d in self.devices.values():
             await d.connect()
 
@@ -241,25 +217,7 @@ class FirmwareHall:
     async def stop(self) -> None:
         for d in self.devices.values():
             await d.close()
-        loop = asyncio.get_running_loop()
-        for a, b in self._bridges:
-            loop.remove_reader(a)
-            loop.remove_reader(b)
-        for p in self.procs:
-            if p.alive():
-                p.kill()
+        await self.rack.stop()
 
     def close(self) -> None:
-        for pty in self.ptys:
-            pty.close()
-
-
-def _copy(src: int, dst: int) -> None:
-    """A null-modem cable: bytes from one pty master to the other (a full buffer drops them;
-    the link session resends)."""
-    try:
-        data = os.read(src, 4096)
-    except OSError:
-        return
-    with contextlib.suppress(OSError):
-        os.write(dst, data)
+        self.rack.close()
