@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 HCP = Path(sys.executable).parent / "hcp"
 
 
@@ -90,6 +92,18 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
                 break
             assert time.monotonic() < end, out
         assert "大厅开门" in out, out
+        # While it runs, each printed URL answers: hub health, agent health, technician UI.
+        hub = re.search(r"中心平台（SQLite）：(http://[0-9.:]+)", out)
+        agent = re.search(r"大厅代理：(http://[0-9.:]+)", out)
+        ui = re.search(r"技术员界面[^：]*：(http://[0-9.:]+)/", out)
+        assert hub and agent and ui, out
+        assert httpx.get(hub[1] + "/api/v1/health", timeout=10).status_code == 200
+        health = httpx.get(agent[1] + "/healthz", timeout=10).json()
+        assert health["hub_sync"] is not None and health["brokers"]["mqtt"]["state"] == "connected"
+        page = httpx.get(ui[1] + "/", timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        devices = httpx.get(ui[1] + "/api/devices", timeout=10).json()
+        assert len(devices) == 12
         os.killpg(p.pid, signal.SIGINT)
         rest, _ = p.communicate(timeout=60)
         out += rest
