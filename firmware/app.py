@@ -81,7 +81,8 @@ class App:
         if font is not None:
             from firmware.ui.screens import make_screens
 
-            self.screens = make_screens(hw.make_display(), font, self.kind)
+            display = getattr(hw, "display", None) or hw.make_display()  # main makes it early
+            self.screens = make_screens(display, font, self.kind)
             render = self.screens.render
         self.ui = UI(
             self._record,

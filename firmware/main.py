@@ -10,10 +10,9 @@ printed and returns None, never a boot loop: the device then waits for a technic
 """
 
 import asyncio
+import gc
 import os
 import sys
-
-from firmware import boot, config
 
 FONT_PATHS = ("/fonts/hcp12.bin", "/flash/fonts/hcp12.bin")
 CRASH_PAUSE_MS = 1000
@@ -37,7 +36,11 @@ def _font(root):
 
 def start(root):
     """Build the App (without running it): the selftest and benchmarks use this too."""
+    # Every module first, while the heap is still in one piece (the UI machine too, which
+    # App imports later): loaded between the configuration's objects they need a larger heap.
     import firmware.hw as hwmod
+    import firmware.ui.machine  # noqa: F401 (App imports it)
+    from firmware import config
     from firmware.app import App
     from firmware.storage.counter import Counter
     from firmware.storage.outbox import Outbox
@@ -50,25 +53,57 @@ def start(root):
     except OSError:
         pass
     hw = hwmod.load(profile, dev["kind"], dev)
+    font = None if dev["kind"] == "qr" and os.getenv("HCP_NO_FONT") else _font(root)
+    if font is not None:  # the canvas (7.2 KB on the QR unit) while a block that big is free
+        gc.collect()
+        hw.make_display()
     session = Counter(root + "/hcp/boot").bump(ident["session_base"] if ident else 0)
     ob = profile.get("storage", {}).get("outbox", {})
     outbox = Outbox(root + "/hcp/outbox", ob.get("segments", 64), ob.get("records", 16))
     if ident is not None and outbox.next_seq() < ident["seq_base"]:
         outbox.set_next(ident["seq_base"])
-    font = None if dev["kind"] == "qr" and os.getenv("HCP_NO_FONT") else _font(root)
     app = App(hw, dev, ident, key, session, outbox, root, font)
     wdt = profile.get("watchdog", {}).get("timeout_ms", 8000)
     return app, wdt
 
 
-def run(root=""):
-    if boot.SAFE:
-        return None
+# Modules only the boot needs: forgotten once the app is built, so their code is garbage
+# (a later provisioning imports config again). About 7 KB on the unix port.
+BOOT_ONLY = ("firmware.config", "firmware.boot", "firmware.storage.counter")
+
+
+def _unload(names):
+    for name in names:
+        if sys.modules.pop(name, None) is not None:
+            cut = name.rfind(".")
+            parent = sys.modules.get(name[:cut])
+            if parent is not None and hasattr(parent, name[cut + 1 :]):
+                delattr(parent, name[cut + 1 :])
+
+
+def _build(root):
+    from firmware import config
+
     try:
-        app, wdt = start(root)
+        return start(root)
     except config.ConfigError as e:
         print("hcp: configuration error:", e)
         return None
+    finally:
+        _unload(BOOT_ONLY)
+
+
+def run(root=""):
+    from firmware import boot
+
+    if boot.SAFE:
+        return None
+    del boot
+    built = _build(root)
+    if built is None:
+        return None
+    app, wdt = built
+    del built
     try:
         return asyncio.run(app.run(wdt))
     except Exception as e:  # a bug must not leave the device dead: log it and reboot

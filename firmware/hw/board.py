@@ -19,7 +19,7 @@ Pin = _m.Pin
 
 class BoardHardware:
     def __init__(self, profile, kind, cfg):
-        self.profile = profile
+        self._display_spec = profile["displays"][kind]  # not the whole profile: ~7 KB
         self.kind = kind
         b = profile["buttons"]
         pull = Pin.PULL_UP if b.get("pull", "up") == "up" else Pin.PULL_DOWN
@@ -36,7 +36,7 @@ class BoardHardware:
         self.display = None
 
     def make_display(self):
-        d = self.profile["displays"][self.kind]
+        d = self._display_spec
         if d["driver"] == "ssd1306":
             from firmware.display.ssd1306 import SSD1306
 

@@ -26,7 +26,7 @@ LINE_MAX = 512  # a request longer than this is refused (the channel is local an
 
 class UnixHardware:
     def __init__(self, profile, kind, cfg):
-        self.profile = profile
+        self._display_spec = profile["displays"][kind]  # not the whole profile: ~7 KB
         self.kind = kind
         self.n_buttons = 0 if kind == "qr" else len(profile["buttons"]["pins"])
         self._raw = 0
@@ -46,7 +46,7 @@ class UnixHardware:
     def make_display(self):
         from firmware.display.sim import LAYOUT_HLSB, LAYOUT_VLSB, SimDisplay
 
-        d = self.profile["displays"][self.kind]
+        d = self._display_spec
         layout = LAYOUT_VLSB if d["driver"] == "ssd1306" else LAYOUT_HLSB
         self.display = SimDisplay(d["width"], d["height"], layout, sink=self._sink)
         return self.display

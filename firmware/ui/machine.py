@@ -96,125 +96,137 @@ RECENT_INVITES = 4  # INVITE ids remembered: the agent re-sends the open one aft
 PATTERN_MS = 3000  # display test pattern, before the button test
 BUTTON_TEST_MS = 30000  # a technician presses five buttons in far less
 
-# The table: (state, event, next state, action), flat (a tuple per row would cost heap on
-# MicroPython). Actions are method names. Events: press_* (classified from press),
+# The table: per state, its rows (event, next state, action) flat (a tuple per row would
+# cost heap on MicroPython). Actions are method names. Events: press_* (classified from press),
 # *_timeout, *_done, selftest_next and second (classified from tick), message names
 # (classified from on_message: invite_new/invite_known, cancel_current/cancel), link_up/down.
 # State updates (config, pause, resume, link, a known INVITE, CANCEL of another invite) are
 # taken in every state: they change data, not the screen flow.
 ROWS = (
     # --- idle: the window's label, staff and 工号; 暂停服务 when paused; DISPLAY text ---
-    IDLE, "press_repeat", THANKS, "_do_record_repeat",
-    IDLE, "press_unsolicited", NOTICE, "_do_record_unsolicited",
-    IDLE, "invite_new", INVITED, "_do_open_invite",
-    IDLE, "display", IDLE, "_do_show_message",
-    IDLE, "message_done", IDLE, "_do_clear_message",
-    IDLE, "selftest", SELFTEST_MODE, "_do_start_selftest",
-    IDLE, "config", IDLE, "_do_config",
-    IDLE, "pause", IDLE, "_do_pause",
-    IDLE, "resume", IDLE, "_do_resume",
-    IDLE, "link_up", IDLE, "_do_link_up",
-    IDLE, "link_down", IDLE, "_do_link_down",
-    IDLE, "invite_known", IDLE, "_do_nothing",
-    IDLE, "cancel", IDLE, "_do_forget_invite",
+    (IDLE, (
+        "press_repeat", THANKS, "_do_record_repeat",
+        "press_unsolicited", NOTICE, "_do_record_unsolicited",
+        "invite_new", INVITED, "_do_open_invite",
+        "display", IDLE, "_do_show_message",
+        "message_done", IDLE, "_do_clear_message",
+        "selftest", SELFTEST_MODE, "_do_start_selftest",
+        "config", IDLE, "_do_config",
+        "pause", IDLE, "_do_pause",
+        "resume", IDLE, "_do_resume",
+        "link_up", IDLE, "_do_link_up",
+        "link_down", IDLE, "_do_link_down",
+        "invite_known", IDLE, "_do_nothing",
+        "cancel", IDLE, "_do_forget_invite",
+    )),
     # --- invite: 请您对本次服务进行评价 with a countdown ---
-    INVITED, "press_first", THANKS, "_do_record_first",
-    INVITED, "press_bad", REASON, "_do_open_reasons",
-    INVITED, "second", INVITED, "_do_nothing",
-    INVITED, "invite_timeout", IDLE, "_do_close_invite",
-    INVITED, "cancel_current", IDLE, "_do_close_invite",
-    INVITED, "invite_new", INVITED, "_do_open_invite",
-    INVITED, "display", INVITED, "_do_store_message",
-    INVITED, "selftest", SELFTEST_MODE, "_do_start_selftest",
-    INVITED, "config", INVITED, "_do_config",
-    INVITED, "pause", INVITED, "_do_pause",
-    INVITED, "resume", INVITED, "_do_resume",
-    INVITED, "link_up", INVITED, "_do_link_up",
-    INVITED, "link_down", INVITED, "_do_link_down",
-    INVITED, "invite_known", INVITED, "_do_nothing",
-    INVITED, "cancel", INVITED, "_do_forget_invite",
+    (INVITED, (
+        "press_first", THANKS, "_do_record_first",
+        "press_bad", REASON, "_do_open_reasons",
+        "second", INVITED, "_do_nothing",
+        "invite_timeout", IDLE, "_do_close_invite",
+        "cancel_current", IDLE, "_do_close_invite",
+        "invite_new", INVITED, "_do_open_invite",
+        "display", INVITED, "_do_store_message",
+        "selftest", SELFTEST_MODE, "_do_start_selftest",
+        "config", INVITED, "_do_config",
+        "pause", INVITED, "_do_pause",
+        "resume", INVITED, "_do_resume",
+        "link_up", INVITED, "_do_link_up",
+        "link_down", INVITED, "_do_link_down",
+        "invite_known", INVITED, "_do_nothing",
+        "cancel", INVITED, "_do_forget_invite",
+    )),
     # --- reason: up to four reasons on the buttons, the rightmost skips ---
-    REASON, "press_reason", THANKS, "_do_record_reason",
-    REASON, "press_skip", THANKS, "_do_record_skipped",
-    REASON, "press_blank", REASON, "_do_nothing",
-    REASON, "second", REASON, "_do_nothing",
-    REASON, "reason_timeout", THANKS, "_do_record_timeout",
-    REASON, "invite_new", REASON, "_do_defer_invite",
-    REASON, "display", REASON, "_do_store_message",
-    REASON, "selftest", SELFTEST_MODE, "_do_abandon_reasons",
-    REASON, "config", REASON, "_do_config",
-    REASON, "pause", REASON, "_do_pause",
-    REASON, "resume", REASON, "_do_resume",
-    REASON, "link_up", REASON, "_do_link_up",
-    REASON, "link_down", REASON, "_do_link_down",
-    REASON, "invite_known", REASON, "_do_nothing",
-    REASON, "cancel", REASON, "_do_forget_invite",
+    (REASON, (
+        "press_reason", THANKS, "_do_record_reason",
+        "press_skip", THANKS, "_do_record_skipped",
+        "press_blank", REASON, "_do_nothing",
+        "second", REASON, "_do_nothing",
+        "reason_timeout", THANKS, "_do_record_timeout",
+        "invite_new", REASON, "_do_defer_invite",
+        "display", REASON, "_do_store_message",
+        "selftest", SELFTEST_MODE, "_do_abandon_reasons",
+        "config", REASON, "_do_config",
+        "pause", REASON, "_do_pause",
+        "resume", REASON, "_do_resume",
+        "link_up", REASON, "_do_link_up",
+        "link_down", REASON, "_do_link_down",
+        "invite_known", REASON, "_do_nothing",
+        "cancel", REASON, "_do_forget_invite",
+    )),
     # --- thanks: 感谢您的评价, never the level ---
-    THANKS, "press_repeat", THANKS, "_do_record_repeat",
-    THANKS, "press_unsolicited", NOTICE, "_do_record_unsolicited",
-    THANKS, "thanks_done", IDLE, "_do_nothing",
-    THANKS, "thanks_done_invite", INVITED, "_do_open_deferred",
-    THANKS, "invite_new", INVITED, "_do_open_invite",
-    THANKS, "display", THANKS, "_do_store_message",
-    THANKS, "selftest", SELFTEST_MODE, "_do_start_selftest",
-    THANKS, "config", THANKS, "_do_config",
-    THANKS, "pause", THANKS, "_do_pause",
-    THANKS, "resume", THANKS, "_do_resume",
-    THANKS, "link_up", THANKS, "_do_link_up",
-    THANKS, "link_down", THANKS, "_do_link_down",
-    THANKS, "invite_known", THANKS, "_do_nothing",
-    THANKS, "cancel", THANKS, "_do_forget_invite",
+    (THANKS, (
+        "press_repeat", THANKS, "_do_record_repeat",
+        "press_unsolicited", NOTICE, "_do_record_unsolicited",
+        "thanks_done", IDLE, "_do_nothing",
+        "thanks_done_invite", INVITED, "_do_open_deferred",
+        "invite_new", INVITED, "_do_open_invite",
+        "display", THANKS, "_do_store_message",
+        "selftest", SELFTEST_MODE, "_do_start_selftest",
+        "config", THANKS, "_do_config",
+        "pause", THANKS, "_do_pause",
+        "resume", THANKS, "_do_resume",
+        "link_up", THANKS, "_do_link_up",
+        "link_down", THANKS, "_do_link_down",
+        "invite_known", THANKS, "_do_nothing",
+        "cancel", THANKS, "_do_forget_invite",
+    )),
     # --- notice: 请在办理业务后评价 after a press with no open invite ---
-    NOTICE, "press_unsolicited", NOTICE, "_do_record_unsolicited",
-    NOTICE, "notice_done", IDLE, "_do_nothing",
-    NOTICE, "invite_new", INVITED, "_do_open_invite",
-    NOTICE, "display", NOTICE, "_do_store_message",
-    NOTICE, "selftest", SELFTEST_MODE, "_do_start_selftest",
-    NOTICE, "config", NOTICE, "_do_config",
-    NOTICE, "pause", NOTICE, "_do_pause",
-    NOTICE, "resume", NOTICE, "_do_resume",
-    NOTICE, "link_up", NOTICE, "_do_link_up",
-    NOTICE, "link_down", NOTICE, "_do_link_down",
-    NOTICE, "invite_known", NOTICE, "_do_nothing",
-    NOTICE, "cancel", NOTICE, "_do_forget_invite",
+    (NOTICE, (
+        "press_unsolicited", NOTICE, "_do_record_unsolicited",
+        "notice_done", IDLE, "_do_nothing",
+        "invite_new", INVITED, "_do_open_invite",
+        "display", NOTICE, "_do_store_message",
+        "selftest", SELFTEST_MODE, "_do_start_selftest",
+        "config", NOTICE, "_do_config",
+        "pause", NOTICE, "_do_pause",
+        "resume", NOTICE, "_do_resume",
+        "link_up", NOTICE, "_do_link_up",
+        "link_down", NOTICE, "_do_link_down",
+        "invite_known", NOTICE, "_do_nothing",
+        "cancel", NOTICE, "_do_forget_invite",
+    )),
     # --- selftest: display pattern, then each button (a technician's mode, no ratings) ---
-    SELFTEST_MODE, "press_ignored", SELFTEST_MODE, "_do_nothing",
-    SELFTEST_MODE, "press_test", SELFTEST_MODE, "_do_mark_button",
-    SELFTEST_MODE, "press_test_last", IDLE, "_do_finish_selftest",
-    SELFTEST_MODE, "selftest_next", SELFTEST_MODE, "_do_button_phase",
-    SELFTEST_MODE, "selftest_done", IDLE, "_do_finish_selftest",
-    SELFTEST_MODE, "invite_new", INVITED, "_do_abort_selftest",
-    SELFTEST_MODE, "display", SELFTEST_MODE, "_do_store_message",
-    SELFTEST_MODE, "selftest", SELFTEST_MODE, "_do_start_selftest",
-    SELFTEST_MODE, "config", SELFTEST_MODE, "_do_config",
-    SELFTEST_MODE, "pause", SELFTEST_MODE, "_do_pause",
-    SELFTEST_MODE, "resume", SELFTEST_MODE, "_do_resume",
-    SELFTEST_MODE, "link_up", SELFTEST_MODE, "_do_link_up",
-    SELFTEST_MODE, "link_down", SELFTEST_MODE, "_do_link_down",
-    SELFTEST_MODE, "invite_known", SELFTEST_MODE, "_do_nothing",
-    SELFTEST_MODE, "cancel", SELFTEST_MODE, "_do_forget_invite",
+    (SELFTEST_MODE, (
+        "press_ignored", SELFTEST_MODE, "_do_nothing",
+        "press_test", SELFTEST_MODE, "_do_mark_button",
+        "press_test_last", IDLE, "_do_finish_selftest",
+        "selftest_next", SELFTEST_MODE, "_do_button_phase",
+        "selftest_done", IDLE, "_do_finish_selftest",
+        "invite_new", INVITED, "_do_abort_selftest",
+        "display", SELFTEST_MODE, "_do_store_message",
+        "selftest", SELFTEST_MODE, "_do_start_selftest",
+        "config", SELFTEST_MODE, "_do_config",
+        "pause", SELFTEST_MODE, "_do_pause",
+        "resume", SELFTEST_MODE, "_do_resume",
+        "link_up", SELFTEST_MODE, "_do_link_up",
+        "link_down", SELFTEST_MODE, "_do_link_down",
+        "invite_known", SELFTEST_MODE, "_do_nothing",
+        "cancel", SELFTEST_MODE, "_do_forget_invite",
+    )),
 )  # fmt: skip
 
 
-def _build_table():
-    # {state: {event: index into ROWS}}: a lookup allocates nothing (a tuple key would),
-    # and an int per entry costs no heap where a (next, action) tuple would.
-    table = {}
-    for s in STATES:
-        table[s] = {}
-    for i in range(0, len(ROWS), 4):
-        table[ROWS[i]][ROWS[i + 1]] = i
-    return table
-
-
-TABLE = _build_table()
+def _row(state, event):
+    # A scan of the state's rows, not a {state: {event: row}} index: the index cost ~3 KB
+    # of heap on the unix port, the scan a few comparisons of interned strings per event.
+    # Rows per state also keep each tuple small (one big one needs a 2.7 KB block at boot).
+    for group in ROWS:
+        if group[0] == state:
+            rows = group[1]
+            for i in range(0, len(rows), 3):
+                if rows[i] == event:
+                    return rows, i
+    return None, 0
 
 
 def rows():
     """Every (state, event, next state, action) of the table, in table order (docs, tests)."""
     out = []
-    for i in range(0, len(ROWS), 4):
-        out.append((ROWS[i], ROWS[i + 1], ROWS[i + 2], ROWS[i + 3][4:]))
+    for state, group in ROWS:
+        for i in range(0, len(group), 3):
+            out.append((state, group[i], group[i + 1], group[i + 2][4:]))
     return out
 
 
@@ -309,12 +321,12 @@ class UI:
 
     # ---- the table ----
     def _fire(self, event, now, arg=None):
-        i = TABLE[self.state].get(event)
-        if i is None:
+        row, i = _row(self.state, event)
+        if row is None:
             raise UIError("ui.illegal", "state %s cannot handle %s" % (self.state, event))
-        new_state = ROWS[i + 2]
+        new_state = row[i + 1]
         self.last_event = event
-        getattr(self, ROWS[i + 3])(now, arg)  # raises: the state stays as it was
+        getattr(self, row[i + 2])(now, arg)  # raises: the state stays as it was
         if new_state != self.state:
             if self.state == IDLE and self.message is not None and self._message_until == 0:
                 self.message = None  # DISPLAY with seconds = 0: until the next screen change
