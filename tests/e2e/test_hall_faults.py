@@ -49,6 +49,7 @@ class Storm:
         self.faults: list[str] = []
         self.cases = 0
         self.skipped = 0  # cases whose invite never showed (a fault): no press
+        self.cables: dict[str, dict[str, int]] = {}  # what the cable faults did, in bytes
         self.stop_at = 0.0
         self.http = httpx.AsyncClient(base_url=hall.agent.url, timeout=5)
 
@@ -148,7 +149,7 @@ class Storm:
         await at(0.1)
         self.log(f"cable pulled {serial[0]}")
         rack.cable(serial[0], False)
-        await asyncio.sleep(3)
+        await asyncio.sleep(6)  # longer than a heartbeat: the link notices
         rack.cable(serial[0], True)
         self.log(f"cable replugged {serial[0]}")
         await at(0.25)
@@ -214,6 +215,16 @@ def test_hall_under_faults(tmp_path: Path) -> None:
             storm_s = time.monotonic() - t
             drained = await hall.drained(DRAIN_S)
             drain_s = time.monotonic() - t - storm_s
+            rack = hall.fleet.rack
+            serial = [s.device_id for s in specs if s.link == "serial"]
+            for dev_id in serial[:2]:
+                cable = rack.devices[dev_id].cable
+                assert cable is not None
+                snap = cable.snapshot()
+                storm.cables[dev_id] = {
+                    k: snap["up"][k] + snap["down"][k]
+                    for k in ("corrupted", "dropped", "unplugged")
+                }
             acc = hub_account(hall.hub, storm.expected, since)
             return acc, drained, storm_s, drain_s
         finally:
@@ -230,6 +241,7 @@ def test_hall_under_faults(tmp_path: Path) -> None:
         f" {acc.orders}; storm {storm_s:.0f} s, drained in {drain_s:.0f} s"
     )
     print("faults:\n  " + "\n  ".join(storm.faults))
+    print(f"cables (bytes): {storm.cables}")
     assert drained, "the devices' and the agent's outboxes did not drain"
     assert acc.thanked > 0 and acc.thanked >= n
     assert acc.missing == [], acc.missing[:10]
@@ -238,3 +250,6 @@ def test_hall_under_faults(tmp_path: Path) -> None:
     assert acc.wrong == [], acc.wrong[:10]
     assert acc.bad > 0 and acc.orders == acc.bad
     assert sum(1 for f in storm.faults if "power cut" in f) >= n
+    pulled, noisy = list(storm.cables.values())[:2]
+    assert pulled["unplugged"] > 0, storm.cables  # the pull cut real traffic
+    assert noisy["corrupted"] > 0 and noisy["dropped"] > 0, storm.cables  # the noise bit
