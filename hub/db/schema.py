@@ -153,7 +153,17 @@ cases = Table(
     # the row (first_event_at is then the rating's time).
     Column("first_rated_at", UTCDateTime, nullable=True),
     Column("first_active_rated_at", UTCDateTime, nullable=True),
-    Index("ix_cases_finished_at", "finished_at"),  # metrics: the cases finished in a period
+    # metrics: the cases finished in a period, with what coverage per department counts, so
+    # the coverage query reads the index alone (migration 0004; it replaces 0002's
+    # ix_cases_finished_at, its prefix)
+    Index(
+        "ix_cases_coverage",
+        "finished_at",
+        "dept_code",
+        "cancelled_at",
+        "first_rated_at",
+        "first_active_rated_at",
+    ),
 )
 
 ratings = Table(
@@ -301,6 +311,25 @@ rating_exclusions = Table(
     Column("approved_by", String(NAME_LEN), nullable=False),
     Column("decided_at", UTCDateTime, nullable=False),
     CheckConstraint("outcome IN ('mistaken', 'malicious')", name="outcome"),
+)
+
+# Per-day rating totals kept by ingest for the period reports (hub.metrics.rollup; migration
+# 0004): one row per China day, dimension group and counting class, with its count.
+rating_rollup = Table(
+    "rating_rollup",
+    metadata,
+    Column("day", String(10), primary_key=True),  # 'YYYY-MM-DD', China time
+    Column("dim", String(16), primary_key=True),  # hub.metrics.rollup.ROLLUP_KEYS
+    Column("dept_code", String(18), primary_key=True),  # '' for none
+    Column("k1", String(CODE_LEN), primary_key=True),  # the group, '' for none
+    Column("k2", String(ID_LEN), primary_key=True),
+    Column("is_default", SmallInteger, primary_key=True),
+    Column("level", SmallInteger, primary_key=True),
+    Column("assess_number", SmallInteger, primary_key=True),
+    Column("repeat", SmallInteger, primary_key=True),
+    Column("unsolicited", SmallInteger, primary_key=True),
+    Column("real_name", SmallInteger, primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )
 
 # Leases for jobs that must run in one hub process at a time (default ratings, warnings):

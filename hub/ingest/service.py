@@ -54,6 +54,7 @@ from hub.ingest.models import (
     Source,
     UserType,
 )
+from hub.metrics import rollup
 from hub.policy.codes import Channel
 
 # What a hall credential may send (docs/hub-api.md): phone ratings come through the hub's
@@ -234,9 +235,16 @@ def ingest_ratings(
     stored = _store(
         connection, ratings, "rating_key", RATING_CONTENT, pending, outcomes, now=now, actor=actor
     )
-    _mark_rated_cases(connection, [p.row for p in pending if p.key in stored])
+    # The rows stored now, once each (a key repeated in the batch is stored once).
+    new_rows, seen = [], set()
+    for p in pending:
+        if p.key in stored and p.key not in seen:
+            seen.add(p.key)
+            new_rows.append(p.row)
+    _mark_rated_cases(connection, new_rows)
+    rollup.add_ratings(connection, new_rows)  # the per-day totals the reports read
     if after_store is not None and stored:
-        after_store(connection, [p.row for p in pending if p.key in stored], now)
+        after_store(connection, new_rows, now)
     return _finish(connection, "ingest.ratings", hall_id, outcomes, now=now, actor=actor)
 
 

@@ -1,14 +1,19 @@
 """The DOMAIN.md metrics for one period, grouped by one dimension (SQLAlchemy Core).
 
 Strategy:
-- One aggregate scan of ``ratings`` over the period's ``rated_at`` range, with conditional
-  counts (``COUNT(CASE WHEN … THEN 1 END)``, the same SQL on SQLite and PostgreSQL), grouped
-  by the dimension's columns. Every figure is a count; rates are computed here from counts,
-  so each one can be checked by hand.
+- The rating figures come from the per-day totals ingest keeps (``rating_rollup``,
+  hub.metrics.rollup): the period's days of the dimension's rows, summed per group and
+  counting class, folded into the figures here. Where the totals cannot answer (a scope on
+  a column the dimension's rows do not carry) or with ``direct=True``: one aggregate scan
+  of ``ratings`` over the period's ``rated_at`` range with conditional counts
+  (``COUNT(CASE WHEN … THEN 1 END)``, the same SQL on SQLite and PostgreSQL). Both give the
+  same figures (tests/hub/test_rollup.py). Every figure is a count; rates are computed here
+  from counts, so each one can be checked by hand.
 - Excluded ratings (``rating_exclusions``, a verification's 误评/恶意 outcome) leave the
-  results: the same aggregate is run over the excluded ratings only (a join from the small
-  exclusions table) and subtracted group by group. The big scan needs no join, and the
-  result is exactly "the aggregate over the ratings that are not excluded".
+  results: the direct aggregate is run over the excluded ratings only (driven from the small
+  exclusions table) and subtracted group by group, for either source. The totals are never
+  corrected in place, so whoever writes an exclusion, the result is exactly "the aggregate
+  over the ratings that are not excluded".
 - Coverage comes from ``cases``: cases finished in the period (not cancelled), and how many
   of them have a counted rating (active, or any including the default rule).
 - Periods are calendar periods in China time (CHINA_TZ), turned into a UTC ``[start, end)``.
@@ -43,8 +48,9 @@ from sqlalchemy import (
     select,
 )
 
-from hub.db.schema import cases, rating_exclusions, ratings
+from hub.db.schema import cases, rating_exclusions, rating_rollup, ratings
 from hub.errors import Msg
+from hub.metrics.rollup import CLASS_COLUMNS
 from hub.workdays import CHINA_TZ
 
 # Protocol RATING flag bits (hub.ingest.models.FLAG_BITS): repeat 0x01, unsolicited 0x02.
@@ -363,9 +369,8 @@ def rating_query(
     keys = [ratings.c[name] for name in GROUP_COLUMNS[dimension]]
     query = select(*keys, *_rating_figures()).where(_in_period(period), *_scope(ratings.c, scope))
     if excluded:
-        query = query.select_from(
-            rating_exclusions.join(ratings, ratings.c.id == rating_exclusions.c.rating_id)
-        )
+        # Driven from the small exclusions table (rowid IN …), never from the period's scan.
+        query = query.where(ratings.c.id.in_(select(rating_exclusions.c.rating_id)))
     return query.group_by(*keys) if keys else query
 
 
@@ -425,12 +430,8 @@ def _excluded_case_fixes(
             best.label("best"),
             *(c[name].label(f"k_{name}") for name in names),
         )
-        .select_from(
-            rating_exclusions.join(ratings, r.id == rating_exclusions.c.rating_id).join(
-                cases, and_(c.hall_id == r.hall_id, c.case_no == r.case_no)
-            )
-        )
-        .where(*_cases_in(period, scope))
+        .select_from(ratings.join(cases, and_(c.hall_id == r.hall_id, c.case_no == r.case_no)))
+        .where(r.id.in_(select(rating_exclusions.c.rating_id)), *_cases_in(period, scope))
     )
     seen: set[tuple[str, str]] = set()
     fixes = []
@@ -452,9 +453,13 @@ def report(
     period: Period,
     dimension: str | Dimension,
     scope: dict[str, str] | None = None,
+    direct: bool = False,
 ) -> Report:
     """The metrics of ``period`` per group of ``dimension`` (rows sorted by group), and the
-    total over all groups. ``scope`` narrows to e.g. one department: {"dept_code": …}."""
+    total over all groups. ``scope`` narrows to e.g. one department: {"dept_code": …}.
+    The rating figures come from the per-day totals (``rating_rollup``) where they can
+    answer (every dimension, narrowed by department or by a column of the group), else,
+    or with ``direct``, from one scan of the period's ratings; the figures are the same."""
     dim = _dimension(str(dimension))
     names = GROUP_COLUMNS[dim]
     for name in scope or {}:
@@ -470,7 +475,13 @@ def report(
             rows[key] = MetricsRow(group=dict(zip(names, key, strict=True)))
         return rows[key]
 
+    from_rollup = not direct and _rollup_answers(dim, scope)
+    if from_rollup:
+        for key, figures in _rollup_figures(connection, period, dim, scope).items():
+            _add(row_for(key), figures, 1)
     for sign, excluded in ((1, False), (-1, True)):
+        if from_rollup and not excluded:
+            continue
         for rec in connection.execute(
             rating_query(period, dim, excluded=excluded, scope=scope)
         ).mappings():
@@ -495,6 +506,79 @@ def report(
                 row.cases_finished = row.cases_rated = row.cases_rated_active = 0
     ordered = [rows[k] for k in sorted(rows, key=lambda k: tuple((v is None, v or "") for v in k))]
     return Report(period, dim, ordered, _total(ordered, dim))
+
+
+# --- the same rating figures from the per-day totals (hub.metrics.rollup) ---
+
+# dimension → (rollup dim, rollup columns of the group columns, in GROUP_COLUMNS order)
+_ROLLUP_OF: dict[Dimension, tuple[str, tuple[str, ...]]] = {
+    Dimension.ALL: ("department", ()),
+    Dimension.DEPARTMENT: ("department", ("dept_code",)),
+    Dimension.HALL: ("hall", ("k1",)),
+    Dimension.WINDOW: ("window", ("k1", "k2")),
+    Dimension.STAFF: ("staff", ("k1", "k2")),
+    Dimension.ITEM: ("item", ("k1",)),
+    Dimension.CHANNEL: ("channel", ("k1",)),
+}
+
+
+def _rollup_column(dim: Dimension, name: str) -> str | None:
+    """The rollup column holding rating column ``name`` for ``dim``'s rows, if any."""
+    if name == "dept_code":
+        return "dept_code"
+    columns = dict(zip(GROUP_COLUMNS[dim], _ROLLUP_OF[dim][1], strict=True))
+    return columns.get(name)
+
+
+def _rollup_answers(dim: Dimension, scope: dict[str, str] | None) -> bool:
+    return all(_rollup_column(dim, name) is not None for name in scope or {})
+
+
+def _rollup_figures(
+    connection: Connection, period: Period, dim: Dimension, scope: dict[str, str] | None
+) -> dict[tuple[Any, ...], dict[str, int]]:
+    """The rating figures per group over every stored rating of the period (excluded ones
+    included: the caller subtracts them), summed from the per-day totals."""
+    t = rating_rollup.c
+    stored_dim, key_columns = _ROLLUP_OF[dim]
+    keys = [t[name] for name in key_columns]
+    classes = [t[name] for name in CLASS_COLUMNS]
+    first = period.start.astimezone(CHINA_TZ).date().isoformat()
+    last = period.end.astimezone(CHINA_TZ).date().isoformat()
+    where = [t.dim == stored_dim, t.day >= first, t.day < last]
+    for name, value in (scope or {}).items():
+        column = _rollup_column(dim, name)
+        assert column is not None
+        where.append(t[column] == value)
+    query = (
+        select(*keys, *classes, func.sum(t.n).label("n")).where(*where).group_by(*keys, *classes)
+    )
+    out: dict[tuple[Any, ...], dict[str, int]] = {}
+    for rec in connection.execute(query):
+        key = tuple(v or None for v in rec[: len(keys)])  # '' stands for NULL
+        is_default, level, assess, repeat, unsolicited, real_name, n = rec[len(keys) :]
+        n = int(n)
+        figures = out.get(key)
+        if figures is None:
+            figures = out[key] = dict.fromkeys(_RATING_FIGURES, 0)
+        figures["uploaded"] += n
+        if assess == 1 and not repeat and not unsolicited:
+            if is_default:
+                figures["default_ratings"] += n
+            else:
+                figures["active"] += n
+                figures[f"l{level}"] += n
+                if level >= BAD_LEVEL and real_name:
+                    figures["bad_real_name"] += n
+        if assess == 2:
+            figures["follow_ups"] += n
+            if level >= BAD_LEVEL:
+                figures["follow_ups_unhappy"] += n
+        if repeat:
+            figures["repeats"] += n
+        if unsolicited:
+            figures["unsolicited"] += n
+    return out
 
 
 def _add(row: MetricsRow, rec: Any, sign: int) -> None:
