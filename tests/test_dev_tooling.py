@@ -233,3 +233,14 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert "scripts/test" in (ROOT / "README.md").read_text()
     for path in (ROOT / ".ci" / "run", SCRIPTS_TEST):
         assert os.access(path, os.X_OK), f"{path} is not executable"
+
+
+def test_readme_demo_command_sets_itself_up() -> None:
+    demo = ROOT / "scripts" / "demo"
+    assert "scripts/demo" in (ROOT / "README.md").read_text()
+    assert os.access(demo, os.X_OK), f"{demo} is not executable"
+    body = demo.read_text()
+    # the same environment set-up as the test command, then the demo itself
+    assert 'source "$ROOT/scripts/lib/env.sh"' in body
+    assert 'source "$ROOT/scripts/lib/env.sh"' in SCRIPTS_TEST.read_text()
+    assert body.rstrip().endswith('exec "$UV" run --no-sync hcp demo "$@"')
