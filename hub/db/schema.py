@@ -318,8 +318,9 @@ rating_exclusions = Table(
 rating_rollup = Table(
     "rating_rollup",
     metadata,
-    Column("day", String(10), primary_key=True),  # 'YYYY-MM-DD', China time
+    # dim first: a report reads one dimension's rows over a range of days, contiguously
     Column("dim", String(16), primary_key=True),  # hub.metrics.rollup.ROLLUP_KEYS
+    Column("day", String(10), primary_key=True),  # 'YYYY-MM-DD', China time
     Column("dept_code", String(18), primary_key=True),  # '' for none
     Column("k1", String(CODE_LEN), primary_key=True),  # the group, '' for none
     Column("k2", String(ID_LEN), primary_key=True),
@@ -330,6 +331,7 @@ rating_rollup = Table(
     Column("unsolicited", SmallInteger, primary_key=True),
     Column("real_name", SmallInteger, primary_key=True),
     Column("n", BigInteger, nullable=False),
+    sqlite_with_rowid=False,  # the key is the table (half the size, one b-tree to update)
 )
 
 # Leases for jobs that must run in one hub process at a time (default ratings, warnings):

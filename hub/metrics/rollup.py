@@ -49,7 +49,7 @@ ROLLUP_KEYS: dict[str, tuple[str | None, str | None]] = {
     "channel": ("channel", None),
 }
 CLASS_COLUMNS = ("is_default", "level", "assess_number", "repeat", "unsolicited", "real_name")
-KEY_COLUMNS = ("day", "dim", "dept_code", "k1", "k2", *CLASS_COLUMNS)
+KEY_COLUMNS = ("dim", "day", "dept_code", "k1", "k2", *CLASS_COLUMNS)
 
 RollupKey = tuple[str, str, str, str, str, int, int, int, int, int, int]
 
@@ -92,12 +92,12 @@ def rollup_counts(rows: Iterable[Mapping[str, Any]]) -> Counter[RollupKey]:
         default, level, assess, repeat, unsolicited, real = key[7:]
         cls = (int(default), int(level), int(assess), int(bool(repeat)), int(bool(unsolicited)))
         cls_real = (*cls, int(real))
-        counts[(day, "department", dept, "", "", *cls_real)] += n
-        counts[(day, "hall", dept, hall, "", *cls_real)] += n
-        counts[(day, "window", dept, hall, window, *cls_real)] += n
-        counts[(day, "staff", dept, hall, staff, *cls_real)] += n
-        counts[(day, "item", dept, item, "", *cls_real)] += n
-        counts[(day, "channel", dept, channel, "", *cls_real)] += n
+        counts[("department", day, dept, "", "", *cls_real)] += n
+        counts[("hall", day, dept, hall, "", *cls_real)] += n
+        counts[("window", day, dept, hall, window, *cls_real)] += n
+        counts[("staff", day, dept, hall, staff, *cls_real)] += n
+        counts[("item", day, dept, item, "", *cls_real)] += n
+        counts[("channel", day, dept, channel, "", *cls_real)] += n
     return counts
 
 

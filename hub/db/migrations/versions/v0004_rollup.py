@@ -68,8 +68,8 @@ def upgrade() -> None:
     small = sa.SmallInteger()
     op.create_table(
         "rating_rollup",
-        sa.Column("day", sa.String(10), nullable=False),
         sa.Column("dim", sa.String(16), nullable=False),
+        sa.Column("day", sa.String(10), nullable=False),
         sa.Column("dept_code", sa.String(18), nullable=False),
         sa.Column("k1", sa.String(64), nullable=False),
         sa.Column("k2", sa.String(32), nullable=False),
@@ -81,8 +81,8 @@ def upgrade() -> None:
         sa.Column("real_name", small, nullable=False),
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
+            "dim",  # first: a report reads one dimension over a range of days
             "day",
-            "dim",
             "dept_code",
             "k1",
             "k2",
@@ -93,6 +93,7 @@ def upgrade() -> None:
             "unsolicited",
             "real_name",
         ),
+        sqlite_with_rowid=False,
     )
     for statement in backfill_sql(op.get_bind().dialect.name):
         op.execute(statement)
