@@ -17,6 +17,13 @@ def now():
     return _total
 
 
+def advance(ms):
+    """Move the clock ahead by ms at once (the simulator's clock skew). Never backwards:
+    the session's timers and the agent's press times rely on a clock that only grows."""
+    global _total
+    _total += ms
+
+
 class Epoch:
     """The best estimate of the epoch time, from the agent's WELCOME and TIME (§6)."""
 

@@ -203,6 +203,14 @@ class UnixHardware:
             self.app.fault = "injected by the control channel"
             self.app._wake.set()
             return {"ok": True}
+        if cmd == "skew":  # fault injection: the clock jumps ahead (the simulator's skew)
+            ms = req["ms"]
+            if not isinstance(ms, int) or not 0 < ms <= 86400000:
+                raise ValueError("ms %r not in 1..86400000" % (ms,))
+            from firmware.hw import clock
+
+            clock.advance(ms)
+            return {"ok": True, "ticks": clock.now()}
         if cmd == "heap":  # live heap after a collection (benchmarks)
             gc.collect()
             return {"ok": True, "alloc": gc.mem_alloc(), "free": gc.mem_free()}

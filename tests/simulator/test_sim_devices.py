@@ -325,3 +325,22 @@ def test_cli_sim_devices_port_taken_starts_nothing(tmp_path: Path) -> None:
         )
     assert r.returncode == 1 and f"无法监听 127.0.0.1:{port}" in r.stderr, r.stderr
     assert not list(tmp_path.glob("*.img")) and not list(tmp_path.glob("*.tty"))
+
+
+def test_clock_skew_shifts_the_stamps_and_the_agent_corrects(hall: SimHall) -> None:
+    """The device's clock jumps 10 minutes ahead: its ticks show it, the agent's press time
+    does not (it places presses by the ticks since the latest HELLO, or by their arrival)."""
+    n = len(hall.ratings(A))
+    hall.press(A, 1)
+    before = hall.wait_ratings(A, n + 1)[-1]
+    skew = hall.state(A)["clock_skew_ms"]
+    r = hall.post(A, "clock", {"skew_ms": 600_000})
+    assert r.status_code == 200, r.text
+    assert hall.state(A)["clock_skew_ms"] == skew + 600_000
+    hall.wait_state(A, lambda s: s["online"], 30)
+    hall.press(A, 2)
+    after = hall.wait_ratings(A, n + 2)[-1]
+    assert after["boot"] == before["boot"] and after["level"] == 2
+    assert after["ticks"] - before["ticks"] >= 600_000  # the device's stamps moved
+    assert abs(after["press_ms"] - after["received_ms"]) < 2_000  # the agent's did not
+    assert after["press_ms"] - before["press_ms"] < 60_000
