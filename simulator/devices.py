@@ -4,7 +4,7 @@ Strategy: the engine sees a device only through ``VirtualDevice`` (wait for an i
 screen, wait until it is idle, press a level, and know when the agent acknowledged the
 press). Two implementations:
 
-- ``PeerDevice``: a CPython device peer (tests/agent/peer.py, the protocol session of the
+- ``PeerDevice``: a CPython device peer (simulator/peer.py, the protocol session of the
   device role) on a real pty that the agent opens as its serial port. It plays the device
   application's rating rules itself (firmware/ui/machine.py): the first press in an open
   invite is sent with the invite; further presses until that invite's deadline are flagged
@@ -30,12 +30,10 @@ import tty
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from protocol import messages as M
-
-if TYPE_CHECKING:
-    from tests.agent.peer import DevicePeer
+from simulator.peer import DevicePeer
 
 PUMP_S = 0.005  # how often the pump steps the peers' sessions (timers, resends, reads)
 
@@ -183,12 +181,6 @@ class PeerHall:
     """CPython device peers on ptys, one per device id, stepped by one pump task."""
 
     def __init__(self, directory: Path, keys: dict[str, bytes]) -> None:
-        try:
-            from tests.agent.peer import DevicePeer
-        except ImportError as e:  # an installed hcp without the source tree
-            raise RuntimeError(
-                "the CPython device peers live in the source tree (tests/agent/peer.py)"
-            ) from e
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.ptys: dict[str, _Pty] = {}

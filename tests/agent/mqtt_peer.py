@@ -4,7 +4,7 @@
   the password_file and acl_file that ``hcp agent broker-files`` wrote, persistence off);
   stop() and start() keep the port, which is what a broker restart looks like; reload()
   sends SIGHUP, as an admin does after regenerating the files.
-- ``MqttPeer``: tests/agent/peer.py's DevicePeer (the same session, outbox and reactions)
+- ``MqttPeer``: simulator/peer.py's DevicePeer (the same session, outbox and reactions)
   with its packets carried by paho-mqtt instead of a pty: its own broker account
   (device id, topics.broker_password(key)), the retained signed STATE and a Last Will with
   (boot, conn), QoS 1 both ways. Single-threaded like DevicePeer: ``step()`` runs paho's
@@ -26,7 +26,7 @@ import paho.mqtt.client as paho
 
 from protocol import topics
 from protocol.packet import Signer
-from tests.agent.peer import DevicePeer, mono_ms
+from simulator.peer import DevicePeer, mono_ms
 
 RECONNECT_EVERY_MS = 300
 

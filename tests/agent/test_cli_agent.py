@@ -20,8 +20,8 @@ import pytest
 
 from edge_agent import schema
 from protocol import messages as M
+from simulator.peer import DevicePeer
 from tests.agent.helpers import Pty
-from tests.agent.peer import DevicePeer
 from tools import cli
 
 HCP = Path(sys.executable).parent / "hcp"

@@ -31,9 +31,9 @@ from edge_agent import registry
 from edge_agent.store import Store, now_ms
 from protocol import messages as M
 from protocol import session
+from simulator.peer import DevicePeer
 from tests.agent.helpers import HALL, KEY, Pty
 from tests.agent.hubproc import Hub
-from tests.agent.peer import DevicePeer
 from tests.conftest import PROFILE
 
 HCP = Path(sys.executable).parent / "hcp"

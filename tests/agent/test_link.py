@@ -22,8 +22,8 @@ from protocol import messages as M
 from protocol.framing import encode_frame
 from protocol.messages import Message
 from protocol.packet import Signer, seal
+from simulator.peer import DevicePeer
 from tests.agent.helpers import KEY, AgentThread, Pty, make_config, wait_for
-from tests.agent.peer import DevicePeer
 
 DEVICE = "EV-0001"
 

@@ -5,7 +5,7 @@
     .venv/bin/python -m tests.bench.bench_agent --quick    # smaller runs (a smoke test)
 
 Everything is real: the agent is ``hcp agent run`` in its own process, the devices are
-CPython device peers (tests/agent/peer.py: the protocol's real link session, signed frames,
+CPython device peers (simulator/peer.py: the protocol's real link session, signed frames,
 COBS) on real ptys, one per device, and the hub is ``hcp hub serve`` on SQLite.
 
 1. **Press-to-ack latency** with DEVICES devices linked: each device presses at random
@@ -53,9 +53,9 @@ from edge_agent import outbox, registry
 from edge_agent.config import OutboxLimits
 from edge_agent.store import Store, now_ms
 from protocol import messages as M
+from simulator.peer import DevicePeer
 from tests.agent.helpers import HALL, KEY, Pty
 from tests.agent.hubproc import HCP, Hub
-from tests.agent.peer import DevicePeer
 from tests.agent.test_sync import rating
 from tests.bench.report import write_block
 

@@ -17,8 +17,8 @@ import pytest
 from edge_agent import registry
 from protocol import messages as M
 from protocol.packet import PROVISIONING_KEY
+from simulator.peer import DevicePeer
 from tests.agent.helpers import AgentThread, Pty, make_config, wait_for
-from tests.agent.peer import DevicePeer
 from tests.tools.bench_peer import BenchPeer
 from tests.tools.conftest import Run, store_at
 

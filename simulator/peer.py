@@ -1,4 +1,5 @@
-"""A CPython device peer for the agent tests: protocol.session (role device) over a real pty.
+"""A CPython device peer (the simulator's CPython devices and the agent tests):
+protocol.session (role device) over a real pty.
 
 It behaves like the firmware as far as the link is concerned: a persisted boot session and
 rating seq (kept in memory here, the device is never killed in these tests), an outbox of
@@ -10,6 +11,9 @@ accepted: every rating up to it must be in the agent's store exactly once.
 Single-threaded and non-blocking: ``step()`` does one select/read/react/write round;
 ``run_until`` repeats it.
 """
+
+# The protocol package is MicroPython code without annotations (as edge_agent/wire.py).
+# mypy: disable-error-code="no-untyped-call"
 
 from __future__ import annotations
 
@@ -184,9 +188,9 @@ class DevicePeer:
             elif isinstance(e, Message):
                 if e.type == M.ERROR:
                     self.errors.append(e)
-                elif getattr(e, "seq", None) is not None:
+                elif (seq := getattr(e, "seq", None)) is not None:
                     self.down.append(e)
-                    self.session.acknowledge(e.seq)
+                    self.session.acknowledge(seq)
 
     def _feed(self, now: int) -> None:
         if not self.session.is_open():
@@ -203,10 +207,10 @@ class DevicePeer:
             if value:
                 return value
             if time.monotonic() > end:
+                errs = [(getattr(e, "code", None), getattr(e, "detail", None)) for e in self.errors]
                 raise AssertionError(
                     f"condition not met within {timeout} s (state {self.session.state},"
-                    f" acked {self.acked}, outbox {len(self.outbox)}, errors "
-                    f"{[(e.code, e.detail) for e in self.errors[-3:]]})"
+                    f" acked {self.acked}, outbox {len(self.outbox)}, errors {errs[-3:]})"
                 )
 
     def run_for(self, seconds: float) -> None:
