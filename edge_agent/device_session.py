@@ -26,6 +26,7 @@ otherwise their arrival time; ``time_source`` records which.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -177,6 +178,21 @@ class SessionLink:
             session.close(now)
             await self._handle_events(session)
         return True
+
+    async def _link_down(self, reason: str) -> None:
+        """Forget the session and record the link's end (counters, last seen) in the registry."""
+        was_open = self._session is not None and self._session.is_open()
+        self._session = None
+        with contextlib.suppress(Exception):  # the store may be failing: the link goes on
+            await self.db.run(
+                registry.link_down,
+                device_id=self.device_id,
+                refused=dict(self.refused),
+                last_seen_ms=self.last_seen_ms,
+                now_ms=self.service.clock_ms(),
+            )
+        if was_open:
+            log_event(log, "link.down", device=self.device_id, reason=reason)
 
     def _set_quarantine(self, reason: str | None) -> None:
         if reason == self.quarantine and (reason is None or self.state == "quarantined"):

@@ -153,19 +153,8 @@ class MqttDeviceLink(SessionLink):
                     self._log_limited("packet.quarantined", logging.WARNING, leaf=item[0])
 
     async def _detach(self) -> None:
-        was_open = self._session is not None and self._session.is_open()
-        self._session = None
         self.state = "starting"
-        with contextlib.suppress(Exception):
-            await self.db.run(
-                registry.link_down,
-                device_id=self.device_id,
-                refused=dict(self.refused),
-                last_seen_ms=self.last_seen_ms,
-                now_ms=self.service.clock_ms(),
-            )
-        if was_open:
-            log_event(log, "link.down", device=self.device_id, reason="link stopped")
+        await self._link_down("link stopped")
 
     # ---------------------------------------------------------------- one attachment
     async def _attached(self, inbox: asyncio.Queue[Any]) -> None:

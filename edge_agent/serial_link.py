@@ -30,7 +30,6 @@ from typing import Any
 
 import serial
 
-from edge_agent import registry
 from edge_agent.config import SerialLink
 from edge_agent.device_session import (
     BLOCK_CHECK_S,
@@ -129,22 +128,11 @@ class DeviceLink(SessionLink):
         return port
 
     async def _detach(self, port: serial.SerialBase) -> None:
-        was_open = self._session is not None and self._session.is_open()
-        self._session = None
         self._inbox = None
         self.state = "waiting_port"
         with contextlib.suppress(Exception):
             await asyncio.to_thread(port.close)
-        with contextlib.suppress(Exception):
-            await self.db.run(
-                registry.link_down,
-                device_id=self.device_id,
-                refused=dict(self.refused),
-                last_seen_ms=self.last_seen_ms,
-                now_ms=self.service.clock_ms(),
-            )
-        if was_open:
-            log_event(log, "link.down", device=self.device_id, reason="port closed")
+        await self._link_down("port closed")
 
     # ---------------------------------------------------------------- one attachment
     async def _attached(self, port: serial.SerialBase) -> None:
