@@ -25,7 +25,9 @@ from edge_agent.errors import Msg, StoreError
 from edge_agent.store import Store
 
 KIND_EVALUATOR, KIND_QR, KIND_COMBINED = 1, 2, 3  # protocol kinds
-KIND_NAMES = {KIND_EVALUATOR: "evaluator", KIND_QR: "qr_unit", KIND_COMBINED: "combined"}
+# One vocabulary for device kinds everywhere: device.json, board profiles (hardware/), the
+# registry, the CLI and the hub API.
+KIND_NAMES = {KIND_EVALUATOR: "evaluator", KIND_QR: "qr", KIND_COMBINED: "combined"}
 KIND_BY_NAME = {v: k for k, v in KIND_NAMES.items()}
 BUTTONS = (KIND_EVALUATOR, KIND_COMBINED)
 SHOWS_QR = (KIND_QR, KIND_COMBINED)

@@ -454,7 +454,7 @@ def _arguments(parser: HcpParser) -> None:
     p.add_argument("--label", required=True, help=p.tr(T["label"]))
     p = add("add-device", T["add_device"], _add_device)
     p.add_argument("device_id", type=_check_id, help=p.tr(T["id"]))
-    p.add_argument("--kind", choices=("evaluator", "qr_unit", "combined"), help=p.tr(T["kind"]))
+    p.add_argument("--kind", choices=("evaluator", "qr", "combined"), help=p.tr(T["kind"]))
     p.add_argument("--window", type=_check_id, help=p.tr(T["window"]))
     p.add_argument("--key-file", metavar="FILE", help=p.tr(T["key_file"]))
     p.add_argument("--generate-key", metavar="FILE", help=p.tr(T["generate_key"]))

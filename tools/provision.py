@@ -41,7 +41,6 @@ HELLO_TIMEOUT_S = 10.0  # the device repeats HELLO every 1…16 s
 REPLY_TIMEOUT_S = 5.0
 BUNDLE_VERSION = 1
 KIND_PREFIX = {1: "EV", 2: "QR", 3: "CU"}
-BOARD_KINDS = {1: "evaluator", 2: "qr", 3: "combined"}  # hardware/profiles.py KINDS
 
 T = {
     "help": Text(
@@ -192,7 +191,7 @@ def bundle(store: Store, cfg: AgentConfig, device_id: str) -> dict[str, Any]:
     device_json = {
         "version": BUNDLE_VERSION,
         "factory_id": row["factory_id"],
-        "kind": BOARD_KINDS.get(dev.kind or 0, "evaluator"),
+        "kind": registry.KIND_NAMES.get(dev.kind or 0, "evaluator"),
         "board": board,
         "transport": serial_transport(profile),
     }

@@ -233,7 +233,7 @@ class CaseEventBatch(BaseModel):
 
 class DeviceKind(StrEnum):
     EVALUATOR = "evaluator"
-    QR_UNIT = "qr_unit"
+    QR = "qr"  # the QR display unit (the names of hardware/ and the agent registry)
     COMBINED = "combined"
 
 

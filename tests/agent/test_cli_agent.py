@@ -87,7 +87,7 @@ def test_admin_commands(
     key_hex = key_file.read_text().strip()
     assert len(key_hex) == 64 and key_hex not in out + err
     (tmp_path / "qr.key").write_text("00" * 16)
-    assert run("add-device", "QR-1", "--kind", "qr_unit", "--key-file", "qr.key")[0] == 0
+    assert run("add-device", "QR-1", "--kind", "qr", "--key-file", "qr.key")[0] == 0
     assert run("bind", "QR-1", "--window", "W01")[0] == 0
     code, out, err = run("add-device", "CB-1", "--kind", "combined", "--window", "W01")
     assert code == 1 and "one evaluator and one QR code per window" in err
