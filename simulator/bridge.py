@@ -73,6 +73,16 @@ class Faults:
                 f"baud must be 0 (unpaced) or 300…4000000, got {b!r}",
             )
 
+    def updated(self, **fields: Any) -> Faults:
+        """These settings with some changed (the others stay); a bad value raises FaultError."""
+        unknown = set(fields) - set(asdict(self))
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise FaultError(f"未知的故障设置：{names}", f"unknown fault setting(s): {names}")
+        new = Faults(**{**asdict(self), **fields})
+        new.check()
+        return new
+
 
 class Pty:
     """A raw pty pair; `path` (optional) is a stable symlink to the slave."""
@@ -270,14 +280,8 @@ class Cable:
 
     def set_faults(self, **fields: Any) -> Faults:
         """Change some fault settings (the others stay); a bad value changes nothing."""
-        unknown = set(fields) - set(asdict(self.faults))
-        if unknown:
-            names = ", ".join(sorted(unknown))
-            raise FaultError(f"未知的故障设置：{names}", f"unknown fault setting(s): {names}")
-        new = Faults(**{**asdict(self.faults), **fields})
-        new.check()
-        self.faults = new
-        return new
+        self.faults = self.faults.updated(**fields)
+        return self.faults
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -368,14 +372,9 @@ class TcpCable:
                 self._close(pair)
 
     def set_faults(self, **fields: Any) -> Faults:
-        unknown = set(fields) - set(asdict(self.faults))
-        if unknown:
-            names = ", ".join(sorted(unknown))
-            raise FaultError(f"未知的故障设置：{names}", f"unknown fault setting(s): {names}")
-        new = Faults(**{**asdict(self.faults), **fields})
-        new.check()
-        self.faults = new
-        return new
+        """Change some fault settings (the others stay); a bad value changes nothing."""
+        self.faults = self.faults.updated(**fields)
+        return self.faults
 
     def snapshot(self) -> dict[str, Any]:
         return {
