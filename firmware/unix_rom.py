@@ -2,13 +2,18 @@
 
     micropython firmware/unix_rom.py <flash image>      (or HCP_FLASH_IMAGE)
 
-Mounts the LittleFS v2 image at /flash (formatting only a blank one: storage/mount.py),
-puts /flash and /flash/lib first on sys.path, then runs /flash/boot.py and /flash/main.py
+When started by `python -m simulator.romfs IMAGE ...` (HCP_ROMFS="address:size" of the
+mapped image), first mounts that ROMFS partition at /rom, read-only and outside the heap, as
+a board mounts its memory-mapped flash: the firmware's bytecode then runs in place instead of
+being loaded into the heap (simulator/romfs.py). Mounts the LittleFS v2 image at /flash
+(formatting only a blank one: storage/mount.py), puts /flash and /flash/lib first on
+sys.path, then /rom and /rom/lib, then runs /flash/boot.py and /flash/main.py
 when the image has them, else firmware.boot and firmware.main. The ROM's own modules (the
-block device and mount code, imported from MICROPYPATH) are forgotten once the flash is
-mounted, so `firmware` is then imported afresh: from /flash when `hcp flash` installed it
-there, else from MICROPYPATH. After provisioning the app asks for a reboot: the ROM
-starts a fresh event loop and runs main again, as a board's reset would.
+block device and mount code, imported from /rom or MICROPYPATH) are forgotten once the
+flash is mounted, so `firmware` is then imported afresh: from /flash when `hcp flash`
+installed it there, else from /rom, else from MICROPYPATH. After provisioning the app
+asks for a reboot: the ROM starts a fresh event loop and runs main again, as a board's
+reset would.
 
 Geometry is the unix-sim profile's (hardware/boards/unix-sim.json `storage`: the Pico W's
 848 KiB in 4 KiB blocks, progsize 256), so a flashed simulator has room for the firmware,
@@ -47,7 +52,21 @@ def _forget():
             del sys.modules[k]
 
 
+def _mount_romfs():
+    spec = os.getenv("HCP_ROMFS")
+    if not spec:
+        return
+    import uctypes
+    import vfs
+
+    addr, size = spec.split(":")
+    vfs.mount(vfs.VfsRom(uctypes.bytearray_at(int(addr), int(size))), "/rom")
+    sys.path.insert(0, "/rom/lib")
+    sys.path.insert(0, "/rom")
+
+
 def main():
+    _mount_romfs()
     image = sys.argv[1] if len(sys.argv) > 1 else os.getenv("HCP_FLASH_IMAGE")
     if not image:
         print("usage: micropython unix_rom.py <flash image>")
@@ -71,7 +90,7 @@ def main():
     bd.MOUNTED = dev  # its wear counters: the control channel's "state"
     import firmware
 
-    if firmware.__file__.startswith(MOUNT):
+    if firmware.__file__.startswith(MOUNT) or firmware.__file__.startswith("/rom"):
         print("hcp-sim: firmware from", firmware.__file__)
     if _exists(MOUNT + "/boot.py"):
         _exec(MOUNT + "/boot.py")

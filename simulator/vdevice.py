@@ -3,12 +3,15 @@
 The product's device runner (``hcp sim devices``, simulator.firmware and the tests use it):
 
 - ``build_firmware``: protocol/ and firmware/ compiled with mpy-cross (as a device loads
-  them), unix_rom.py as source (the unix port runs its main script from source).
+  them), the same .mpy files as a ROMFS image (simulator/romfs.py), unix_rom.py as source
+  (the unix port runs its main script from source).
 - ``seed_flash``: write device.json, board.json (and optionally an identity and key) into
   a fresh LittleFS image, through MicroPython's own VfsLfs2 (CPython has no LittleFS).
 - ``DeviceProcess``: start / kill (SIGKILL: a power cut) / restart the process on the same
-  image; ``Control`` talks to its control channel (docs/technician.md, "The control
-  channel"); ``Events`` collects what a subscribed connection reports.
+  image, with the build's ROMFS image mapped as the board's flash (the firmware runs from
+  it in place, outside the heap); ``Control`` talks to its control channel
+  (docs/technician.md, "The control channel"); ``Events`` collects what a subscribed
+  connection reports.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from simulator.romfs import IMAGE_NAME, build_romfs
 
 ROOT = Path(__file__).resolve().parents[1]
 FONT = ROOT / "firmware" / "fonts" / "hcp12.bin"
@@ -65,7 +70,8 @@ def build_firmware(out: Path) -> Path:
             if src.name == "unix_rom.py":
                 continue
             compile_to(src, out / src.relative_to(ROOT).with_suffix(".mpy"))
-    shutil.copy(ROOT / "firmware" / "unix_rom.py", out / "unix_rom.py")
+    build_romfs(out)
+    shutil.copy(ROOT / "firmware" / "unix_rom.py", out / "unix_rom.py")  # last: the marker
     return out
 
 
@@ -229,8 +235,12 @@ class DeviceProcess:
         env: dict[str, str] | None = None,
         control_port: int | None = None,
         log: Path | None = None,
+        romfs: bool = True,
     ) -> None:
+        """`romfs`: run the firmware in place from the build's ROMFS image (as from a board's
+        flash); False loads its .mpy files into the heap (the benchmark's baseline)."""
         self.build = build
+        self.romfs = romfs
         self.image = image
         self.heap = heap
         self.env = env or {}
@@ -248,8 +258,14 @@ class DeviceProcess:
             **self.env,
         )
         self._logf = open(self.log, "a")  # noqa: SIM115 (closed in kill)
+        romfs = self.build / IMAGE_NAME
+        unix_port = (
+            [sys.executable, "-m", "simulator.romfs", str(romfs)]
+            if self.romfs and romfs.exists()
+            else [tool("micropython")]
+        )
         self.proc = subprocess.Popen(
-            [tool("micropython"), "-X", f"heapsize={self.heap}", "unix_rom.py", str(self.image)],
+            [*unix_port, "-X", f"heapsize={self.heap}", "unix_rom.py", str(self.image)],
             cwd=self.build,
             env=env,
             stdout=self._logf,

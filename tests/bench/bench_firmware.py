@@ -17,8 +17,10 @@ measured in the same run:
 - **boot to ready**: process start to the first HELLO on the wire (mount, boot session,
   outbox recovery, imports, first screen). Baseline: an empty MicroPython start.
 - **heap**: the smallest `-X heapsize` with which each device kind completes a scenario
-  (CONFIG, INVITE with a version-10 QR, a 差评 with a reason, ACK, frames read).
-  Baseline: the smallest heap that imports protocol.session alone.
+  (CONFIG, INVITE with a version-10 QR, a 差评 with a reason, ACK, frames read), the
+  firmware running in place from the ROMFS image (simulator/romfs.py, as from a board's
+  flash), and the live heap at idle. Baseline: the evaluator with its .mpy files loaded
+  into the heap instead (`romfs=False`), as `mpremote cp` to a board's filesystem leaves it.
 """
 
 from __future__ import annotations
@@ -59,12 +61,19 @@ def pct(xs: list[float], p: float) -> float:
 
 
 class Rig:
-    def __init__(self, build: Path, tmp: Path, kind: str = "evaluator", heap: str = "256k"):
+    def __init__(
+        self,
+        build: Path,
+        tmp: Path,
+        kind: str = "evaluator",
+        heap: str = "256k",
+        romfs: bool = True,
+    ):
         tmp.mkdir(parents=True, exist_ok=True)
         self.pty = Pty(tmp / "tty")
         self.image = tmp / "flash.img"
         seed_flash(build, self.image, device_json(str(self.pty.path), kind))
-        self.dev = Device(build, self.image, heap=heap)
+        self.dev = Device(build, self.image, heap=heap, romfs=romfs)
         self.agent = AgentEnd(self.pty.master)
 
     def close(self) -> None:
@@ -144,9 +153,9 @@ def boot_times(build: Path, tmp: Path) -> tuple[list[float], list[float]]:
     return ready, empty
 
 
-def live_heap(build: Path, tmp: Path, kind: str) -> int:
+def live_heap(build: Path, tmp: Path, kind: str, romfs: bool = True) -> int:
     """Bytes allocated after a collection, the app idle after CONFIG (heap 1 MiB)."""
-    rig = Rig(build, tmp, kind, "1m")
+    rig = Rig(build, tmp, kind, "1m", romfs)
     rig.dev.start()
     ag = rig.agent
     try:
@@ -161,10 +170,10 @@ def live_heap(build: Path, tmp: Path, kind: str) -> int:
         rig.close()
 
 
-def scenario_ok(build: Path, tmp: Path, kind: str, heap: str) -> bool:
+def scenario_ok(build: Path, tmp: Path, kind: str, heap: str, romfs: bool = True) -> bool:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    rig = Rig(build, tmp, kind, heap)
+    rig = Rig(build, tmp, kind, heap, romfs)
     rig.dev.start()
     ag = rig.agent
     try:
@@ -194,16 +203,6 @@ def scenario_ok(build: Path, tmp: Path, kind: str, heap: str) -> bool:
         rig.close()
 
 
-def import_ok(build: Path, heap: str) -> bool:
-    r = subprocess.run(
-        [tool("micropython"), "-X", f"heapsize={heap}", "-c", "import protocol.session"],
-        env=dict(os.environ, MICROPYPATH=f"{build}:.frozen"),
-        capture_output=True,
-        check=False,
-    )
-    return r.returncode == 0
-
-
 def smallest(ok: object, lo: int, hi: int, step: int = 4) -> int:
     """Smallest heap in KiB (multiple of step) for which ok(f"{n}k") holds; lo fails."""
     assert callable(ok)
@@ -227,9 +226,12 @@ def main(argv: list[str]) -> None:
         for kind in ("evaluator", "qr", "combined"):
             live[kind] = live_heap(build, tmp / f"live-{kind}", kind)
             heaps[kind] = smallest(
-                lambda h, k=kind: scenario_ok(build, tmp / "heap", k, h), 64, 512
+                lambda h, k=kind: scenario_ok(build, tmp / "heap", k, h), 16, 512
             )
-        base_heap = smallest(lambda h: import_ok(build, h), 8, 256, 2)
+        live["loaded"] = live_heap(build, tmp / "live-loaded", "evaluator", romfs=False)
+        heaps["loaded"] = smallest(
+            lambda h: scenario_ok(build, tmp / "heap", "evaluator", h, romfs=False), 16, 512
+        )
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     rows = [
         f"Measured {day} on {platform.machine()}, MicroPython unix port (64-bit), .mpy build,"
@@ -260,7 +262,9 @@ def main(argv: list[str]) -> None:
         "| heap (64-bit unix port) | smallest `-X heapsize` for the scenario, KiB"
         " | live after GC at idle, KiB |",
         "|---|---|---|",
-        f"| baseline: `import protocol.session` alone | {base_heap} | — |",
+        "| baseline: evaluator, its .mpy files loaded into the heap"
+        f" | {heaps['loaded']} | {live['loaded'] / 1024:.0f} |",
+        "| firmware in place from the ROMFS image (simulator/romfs.py): | | |",
         f"| evaluator (128×64 OLED canvas) | {heaps['evaluator']}"
         f" | {live['evaluator'] / 1024:.0f} |",
         f"| QR unit (240×240 canvas) | {heaps['qr']} | {live['qr'] / 1024:.0f} |",
