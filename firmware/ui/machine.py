@@ -96,137 +96,147 @@ RECENT_INVITES = 4  # INVITE ids remembered: the agent re-sends the open one aft
 PATTERN_MS = 3000  # display test pattern, before the button test
 BUTTON_TEST_MS = 30000  # a technician presses five buttons in far less
 
-# The table: per state, its rows (event, next state, action) flat (a tuple per row would
-# cost heap on MicroPython). Actions are method names. Events: press_* (classified from press),
-# *_timeout, *_done, selftest_next and second (classified from tick), message names
-# (classified from on_message: invite_new/invite_known, cancel_current/cancel), link_up/down.
+# The table: per state, its rows "event next_state action;" in one string. A string constant
+# stays in the .mpy (in flash with ROMFS): the same rows as tuples cost ~2.6 KB of heap on
+# MicroPython, and the lookup slices only two short strings per event. Actions are method
+# names. Events: press_* (classified from press), *_timeout, *_done, selftest_next and
+# second (classified from tick), message names (classified from on_message:
+# invite_new/invite_known, cancel_current/cancel), link_up/down.
 # State updates (config, pause, resume, link, a known INVITE, CANCEL of another invite) are
 # taken in every state: they change data, not the screen flow.
 ROWS = (
     # --- idle: the window's label, staff and 工号; 暂停服务 when paused; DISPLAY text ---
-    (IDLE, (
-        "press_repeat", THANKS, "_do_record_repeat",
-        "press_unsolicited", NOTICE, "_do_record_unsolicited",
-        "invite_new", INVITED, "_do_open_invite",
-        "display", IDLE, "_do_show_message",
-        "message_done", IDLE, "_do_clear_message",
-        "selftest", SELFTEST_MODE, "_do_start_selftest",
-        "config", IDLE, "_do_config",
-        "pause", IDLE, "_do_pause",
-        "resume", IDLE, "_do_resume",
-        "link_up", IDLE, "_do_link_up",
-        "link_down", IDLE, "_do_link_down",
-        "invite_known", IDLE, "_do_nothing",
-        "cancel", IDLE, "_do_forget_invite",
-    )),
+    IDLE,
+    "press_repeat thanks _do_record_repeat;"
+    "press_unsolicited notice _do_record_unsolicited;"
+    "invite_new invite _do_open_invite;"
+    "display idle _do_show_message;"
+    "message_done idle _do_clear_message;"
+    "selftest selftest _do_start_selftest;"
+    "config idle _do_config;"
+    "pause idle _do_pause;"
+    "resume idle _do_resume;"
+    "link_up idle _do_link_up;"
+    "link_down idle _do_link_down;"
+    "invite_known idle _do_nothing;"
+    "cancel idle _do_forget_invite;",
     # --- invite: 请您对本次服务进行评价 with a countdown ---
-    (INVITED, (
-        "press_first", THANKS, "_do_record_first",
-        "press_bad", REASON, "_do_open_reasons",
-        "second", INVITED, "_do_nothing",
-        "invite_timeout", IDLE, "_do_close_invite",
-        "cancel_current", IDLE, "_do_close_invite",
-        "invite_new", INVITED, "_do_open_invite",
-        "display", INVITED, "_do_store_message",
-        "selftest", SELFTEST_MODE, "_do_start_selftest",
-        "config", INVITED, "_do_config",
-        "pause", INVITED, "_do_pause",
-        "resume", INVITED, "_do_resume",
-        "link_up", INVITED, "_do_link_up",
-        "link_down", INVITED, "_do_link_down",
-        "invite_known", INVITED, "_do_nothing",
-        "cancel", INVITED, "_do_forget_invite",
-    )),
+    INVITED,
+    "press_first thanks _do_record_first;"
+    "press_bad reason _do_open_reasons;"
+    "second invite _do_nothing;"
+    "invite_timeout idle _do_close_invite;"
+    "cancel_current idle _do_close_invite;"
+    "invite_new invite _do_open_invite;"
+    "display invite _do_store_message;"
+    "selftest selftest _do_start_selftest;"
+    "config invite _do_config;"
+    "pause invite _do_pause;"
+    "resume invite _do_resume;"
+    "link_up invite _do_link_up;"
+    "link_down invite _do_link_down;"
+    "invite_known invite _do_nothing;"
+    "cancel invite _do_forget_invite;",
     # --- reason: up to four reasons on the buttons, the rightmost skips ---
-    (REASON, (
-        "press_reason", THANKS, "_do_record_reason",
-        "press_skip", THANKS, "_do_record_skipped",
-        "press_blank", REASON, "_do_nothing",
-        "second", REASON, "_do_nothing",
-        "reason_timeout", THANKS, "_do_record_timeout",
-        "invite_new", REASON, "_do_defer_invite",
-        "display", REASON, "_do_store_message",
-        "selftest", SELFTEST_MODE, "_do_abandon_reasons",
-        "config", REASON, "_do_config",
-        "pause", REASON, "_do_pause",
-        "resume", REASON, "_do_resume",
-        "link_up", REASON, "_do_link_up",
-        "link_down", REASON, "_do_link_down",
-        "invite_known", REASON, "_do_nothing",
-        "cancel", REASON, "_do_forget_invite",
-    )),
+    REASON,
+    "press_reason thanks _do_record_reason;"
+    "press_skip thanks _do_record_skipped;"
+    "press_blank reason _do_nothing;"
+    "second reason _do_nothing;"
+    "reason_timeout thanks _do_record_timeout;"
+    "invite_new reason _do_defer_invite;"
+    "display reason _do_store_message;"
+    "selftest selftest _do_abandon_reasons;"
+    "config reason _do_config;"
+    "pause reason _do_pause;"
+    "resume reason _do_resume;"
+    "link_up reason _do_link_up;"
+    "link_down reason _do_link_down;"
+    "invite_known reason _do_nothing;"
+    "cancel reason _do_forget_invite;",
     # --- thanks: 感谢您的评价, never the level ---
-    (THANKS, (
-        "press_repeat", THANKS, "_do_record_repeat",
-        "press_unsolicited", NOTICE, "_do_record_unsolicited",
-        "thanks_done", IDLE, "_do_nothing",
-        "thanks_done_invite", INVITED, "_do_open_deferred",
-        "invite_new", INVITED, "_do_open_invite",
-        "display", THANKS, "_do_store_message",
-        "selftest", SELFTEST_MODE, "_do_start_selftest",
-        "config", THANKS, "_do_config",
-        "pause", THANKS, "_do_pause",
-        "resume", THANKS, "_do_resume",
-        "link_up", THANKS, "_do_link_up",
-        "link_down", THANKS, "_do_link_down",
-        "invite_known", THANKS, "_do_nothing",
-        "cancel", THANKS, "_do_forget_invite",
-    )),
+    THANKS,
+    "press_repeat thanks _do_record_repeat;"
+    "press_unsolicited notice _do_record_unsolicited;"
+    "thanks_done idle _do_nothing;"
+    "thanks_done_invite invite _do_open_deferred;"
+    "invite_new invite _do_open_invite;"
+    "display thanks _do_store_message;"
+    "selftest selftest _do_start_selftest;"
+    "config thanks _do_config;"
+    "pause thanks _do_pause;"
+    "resume thanks _do_resume;"
+    "link_up thanks _do_link_up;"
+    "link_down thanks _do_link_down;"
+    "invite_known thanks _do_nothing;"
+    "cancel thanks _do_forget_invite;",
     # --- notice: 请在办理业务后评价 after a press with no open invite ---
-    (NOTICE, (
-        "press_unsolicited", NOTICE, "_do_record_unsolicited",
-        "notice_done", IDLE, "_do_nothing",
-        "invite_new", INVITED, "_do_open_invite",
-        "display", NOTICE, "_do_store_message",
-        "selftest", SELFTEST_MODE, "_do_start_selftest",
-        "config", NOTICE, "_do_config",
-        "pause", NOTICE, "_do_pause",
-        "resume", NOTICE, "_do_resume",
-        "link_up", NOTICE, "_do_link_up",
-        "link_down", NOTICE, "_do_link_down",
-        "invite_known", NOTICE, "_do_nothing",
-        "cancel", NOTICE, "_do_forget_invite",
-    )),
+    NOTICE,
+    "press_unsolicited notice _do_record_unsolicited;"
+    "notice_done idle _do_nothing;"
+    "invite_new invite _do_open_invite;"
+    "display notice _do_store_message;"
+    "selftest selftest _do_start_selftest;"
+    "config notice _do_config;"
+    "pause notice _do_pause;"
+    "resume notice _do_resume;"
+    "link_up notice _do_link_up;"
+    "link_down notice _do_link_down;"
+    "invite_known notice _do_nothing;"
+    "cancel notice _do_forget_invite;",
     # --- selftest: display pattern, then each button (a technician's mode, no ratings) ---
-    (SELFTEST_MODE, (
-        "press_ignored", SELFTEST_MODE, "_do_nothing",
-        "press_test", SELFTEST_MODE, "_do_mark_button",
-        "press_test_last", IDLE, "_do_finish_selftest",
-        "selftest_next", SELFTEST_MODE, "_do_button_phase",
-        "selftest_done", IDLE, "_do_finish_selftest",
-        "invite_new", INVITED, "_do_abort_selftest",
-        "display", SELFTEST_MODE, "_do_store_message",
-        "selftest", SELFTEST_MODE, "_do_start_selftest",
-        "config", SELFTEST_MODE, "_do_config",
-        "pause", SELFTEST_MODE, "_do_pause",
-        "resume", SELFTEST_MODE, "_do_resume",
-        "link_up", SELFTEST_MODE, "_do_link_up",
-        "link_down", SELFTEST_MODE, "_do_link_down",
-        "invite_known", SELFTEST_MODE, "_do_nothing",
-        "cancel", SELFTEST_MODE, "_do_forget_invite",
-    )),
+    SELFTEST_MODE,
+    "press_ignored selftest _do_nothing;"
+    "press_test selftest _do_mark_button;"
+    "press_test_last idle _do_finish_selftest;"
+    "selftest_next selftest _do_button_phase;"
+    "selftest_done idle _do_finish_selftest;"
+    "invite_new invite _do_abort_selftest;"
+    "display selftest _do_store_message;"
+    "selftest selftest _do_start_selftest;"
+    "config selftest _do_config;"
+    "pause selftest _do_pause;"
+    "resume selftest _do_resume;"
+    "link_up selftest _do_link_up;"
+    "link_down selftest _do_link_down;"
+    "invite_known selftest _do_nothing;"
+    "cancel selftest _do_forget_invite;",
 )  # fmt: skip
 
 
 def _row(state, event):
-    # A scan of the state's rows, not a {state: {event: row}} index: the index cost ~3 KB
-    # of heap on the unix port, the scan a few comparisons of interned strings per event.
-    # Rows per state also keep each tuple small (one big one needs a 2.7 KB block at boot).
-    for group in ROWS:
-        if group[0] == state:
-            rows = group[1]
-            for i in range(0, len(rows), 3):
-                if rows[i] == event:
-                    return rows, i
-    return None, 0
+    """(next state, action) of state's row for event, or None if it has none."""
+    # A scan of the state's string, not a {state: {event: row}} index: the index cost ~3 KB
+    # of heap on the unix port, the scan a few finds per event.
+    for k in range(0, len(ROWS), 2):
+        if ROWS[k] == state:
+            rows = ROWS[k + 1]
+            i = 0
+            while i < len(rows):
+                end = rows.find(";", i)
+                sp = rows.find(" ", i)
+                if sp - i == len(event) and rows.startswith(event, i):
+                    sp2 = rows.find(" ", sp + 1)
+                    return _state(rows[sp + 1 : sp2]), rows[sp2 + 1 : end]
+                i = end + 1
+    return None
+
+
+def _state(name):
+    # The state constant for a name sliced from the table: self.state keeps no new string
+    for s in STATES:
+        if s == name:
+            return s
+    raise UIError("ui.illegal", "table names no state %s" % name)
 
 
 def rows():
     """Every (state, event, next state, action) of the table, in table order (docs, tests)."""
     out = []
-    for state, group in ROWS:
-        for i in range(0, len(group), 3):
-            out.append((state, group[i], group[i + 1], group[i + 2][4:]))
+    for k in range(0, len(ROWS), 2):
+        for row in ROWS[k + 1].split(";")[:-1]:
+            event, nxt, action = row.split(" ")
+            out.append((ROWS[k], event, nxt, action[4:]))
     return out
 
 
@@ -321,12 +331,12 @@ class UI:
 
     # ---- the table ----
     def _fire(self, event, now, arg=None):
-        row, i = _row(self.state, event)
+        row = _row(self.state, event)
         if row is None:
             raise UIError("ui.illegal", "state %s cannot handle %s" % (self.state, event))
-        new_state = row[i + 1]
+        new_state, action = row
         self.last_event = event
-        getattr(self, row[i + 2])(now, arg)  # raises: the state stays as it was
+        getattr(self, action)(now, arg)  # raises: the state stays as it was
         if new_state != self.state:
             if self.state == IDLE and self.message is not None and self._message_until == 0:
                 self.message = None  # DISPLAY with seconds = 0: until the next screen change
