@@ -40,7 +40,6 @@ from protocol.errors import ProtocolError, StateError
 from protocol.messages import (
     ACK,
     ANY_MODE,
-    CATALOGUE,
     DOWN,
     ERROR,
     HELLO,
@@ -49,6 +48,8 @@ from protocol.messages import (
     UP,
     WELCOME,
     Message,
+    is_reliable,
+    link_mode,
 )
 from protocol.packet import Signer, open_packet, read_header, seal
 from protocol.replay import ReplayWindow
@@ -223,7 +224,7 @@ class LinkSession:
             raise StateError(
                 "state.not_open", "cannot send %s: link is %s" % (msg.name, self.state)
             )
-        if CATALOGUE[msg.type][2]:
+        if is_reliable(msg.type):
             if len(self._unacked) >= TX_WINDOW:
                 raise StateError(
                     "state.window_full",
@@ -316,7 +317,7 @@ class LinkSession:
         read_header(packet)  # auth.truncated before anything else
         msg = open_packet(packet, self._signer, self._rx_dir)
         self._authentic = msg
-        mode = CATALOGUE[msg.type][3]
+        mode = link_mode(msg.type)
         if mode != ANY_MODE and mode != self.mode:
             raise StateError(
                 "state.mode",
@@ -458,7 +459,7 @@ class LinkSession:
         if msg.type == ACK:
             self._on_ack(msg.ack, now)
             return
-        if CATALOGUE[msg.type][2]:
+        if is_reliable(msg.type):
             seq = msg.seq
             if seq < self.rx_next:
                 self.count("duplicate")
