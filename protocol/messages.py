@@ -22,7 +22,6 @@ Rating levels follow GB/T 39046-2020 annex A.8: 1 = 非常满意 ... 5 = 非常�
 Runs unchanged on CPython and MicroPython.
 """
 
-from protocol.compat import const
 from protocol.errors import MessageError
 
 PROTOCOL_VERSION = 1
@@ -130,7 +129,7 @@ def check_id(value, what="id"):
     _check_id(value, what)
 
 
-# Field spec: _f(name, kind, arg, optional). Kinds:
+# Field spec: (name, kind, arg, optional). Kinds:
 #   "u" unsigned int, arg = max      "i" signed int, arg = (lo, hi)
 #   "t" UTF-8 text, arg = max bytes  "b" bytes, arg = (min, max)
 #   "?" bool                         "id" identifier
@@ -138,73 +137,44 @@ def check_id(value, what="id"):
 #   "l" list, arg = (item kind, item arg, max count)
 #   "s" struct (array on the wire, dict in Python), arg = field specs
 #   "qr" QR matrix struct: [size, packed bits], checked for consistency
-#
-# Storage (heap): the table below is written with _f/_flat/_msg for reading, but what it
-# keeps is one compact row per message type and struct, a tuple of small ints and names:
-#     (type name, header, field name, field spec, field name, field spec, ...)
-# header = direction | reliable << 8 | mode << 9; field spec = kind (index into _KINDS)
-# | _OPTIONAL | arg << _ARG_SHIFT (arg: index into _ARGS, the distinct field args). Small
-# ints take no heap of their own, so a field costs 2 tuple slots where (name, kind, arg,
-# optional) cost 4, and the per-field limits are shared: the tables take ~3.6 KB of heap
-# instead of ~5.7 KB (64-bit unix port, from ROMFS).
-# CATALOGUE and the struct specs in their documented flat-tuple form (name, kind, arg,
-# optional, name, ...) are built from the rows on first use (__getattr__, PEP 562): the
-# device never asks for them; the tools and tests do.
-_KINDS = ("u", "i", "t", "b", "?", "id", "e", "l", "s", "qr")
-_KIND_MASK = const(15)
-_OPTIONAL = const(16)
-_ARG_SHIFT = const(5)
-_FIRST = const(2)  # index of the first field name in a row
-_ARGS = []  # the distinct field args; a tuple once the table is read
-
-
 def _f(name, kind, arg=None, optional=False):
-    if arg not in _ARGS:
-        _ARGS.append(arg)
-    spec = _KINDS.index(kind) | (_OPTIONAL if optional else 0)
-    return (name, spec | _ARGS.index(arg) << _ARG_SHIFT)
+    return (name, kind, arg, optional)
 
 
 def _flat(*specs):
-    """The compact row of a struct (header 0), or of a message's fields for _msg."""
-    row = [None, 0]
+    """Field specs as one flat tuple (name, kind, arg, optional, name, ...): a tuple per
+    field would cost ~3.5 KB more heap on MicroPython."""
+    out = []
     for f in specs:
-        row.extend(f)
-    return tuple(row)
+        out.extend(f)
+    return tuple(out)
 
 
-def _msg(name, direction, reliable, mode, fields):
-    """The compact row of a message type: fields (a _flat row) with its name and header."""
-    row = [name, direction | (1 if reliable else 0) << 8 | mode << 9]
-    row.extend(fields[_FIRST:])
-    return tuple(row)
-
-
-_STAFF = _flat(
+STAFF = _flat(
     _f("name", "t", NAME_MAX),  # shown at the window ("亮证上岗"), not personal data of a rater
     _f("number", "t", 16),  # 工号
     _f("title", "t", NAME_MAX, True),
 )
-_QR = _flat(_f("size", "u", QR_MAX), _f("bits", "b", (0, (QR_MAX * QR_MAX + 7) // 8)))
-_REASON = _flat(
+QR = _flat(_f("size", "u", QR_MAX), _f("bits", "b", (0, (QR_MAX * QR_MAX + 7) // 8)))
+REASON = _flat(
     _f("code", "u", U16),  # indicator code from the jurisdiction's catalogue, e.g. 501
     _f("zh", "t", 24),
     _f("en", "t", 24, True),
     _f("levels", "u", 0x1F),  # bit (level-1) set: offered for that level
 )
-_POLICY = _flat(
+POLICY = _flat(
     _f("invite_s", "u", 3600),  # rating window after an invite
     _f("reason_s", "u", 600),  # reason screen timeout
     _f("thanks_s", "u", 60),  # thanks screen duration
     _f("heartbeat_s", "u", 3600),
     _f("reason_required", "?"),  # a 差评 must carry a reason or text (DOMAIN.md)
 )
-_LINK = _flat(_f("rssi", "i", (-127, 0), True), _f("rx_dropped", "u", U32))
-_TEST_RESULT = _flat(_f("item", "e", TESTS), _f("ok", "?"), _f("detail", "t", 48, True))
+LINK = _flat(_f("rssi", "i", (-127, 0), True), _f("rx_dropped", "u", U32))
+TEST_RESULT = _flat(_f("item", "e", TESTS), _f("ok", "?"), _f("detail", "t", 48, True))
 
-# type -> row (compact, see _row)
-_ROWS = {
-    HELLO: _msg(
+# type: (name, direction, reliable, mode, fields)
+CATALOGUE = {
+    HELLO: (
         "hello",
         UP,
         False,
@@ -222,7 +192,7 @@ _ROWS = {
             _f("ticks", "u", U32),
         ),
     ),
-    RATING: _msg(
+    RATING: (
         "rating",
         UP,
         True,
@@ -238,7 +208,7 @@ _ROWS = {
             _f("flags", "u", FLAGS_ALL),
         ),
     ),
-    STATUS: _msg(
+    STATUS: (
         "status",
         UP,
         False,
@@ -250,26 +220,26 @@ _ROWS = {
             _f("outbox_depth", "u", U32),
             _f("outbox_dropped", "u", U32),
             _f("errors", "l", ("u", U32, ERR_COUNTERS_MAX)),
-            _f("link", "s", _LINK),
+            _f("link", "s", LINK),
             _f("ui", "u", U8),  # UI state code, see firmware
             _f("config_version", "u", U32),
         ),
     ),
-    SELFTEST_RESULT: _msg(
+    SELFTEST_RESULT: (
         "selftest_result",
         UP,
         False,
         ANY_MODE,
-        _flat(_f("test", "u", U32), _f("results", "l", ("s", _TEST_RESULT, SELFTEST_MAX))),
+        _flat(_f("test", "u", U32), _f("results", "l", ("s", TEST_RESULT, SELFTEST_MAX))),
     ),
-    PROVISIONED: _msg(
+    PROVISIONED: (
         "provisioned",
         UP,
         False,
         PROVISIONING,
         _flat(_f("device_id", "id"), _f("check", "b", (CHECK_LEN, CHECK_LEN))),
     ),
-    STATE: _msg(
+    STATE: (
         "state",
         UP,
         False,
@@ -277,7 +247,7 @@ _ROWS = {
         # MQTT presence (retained, and the Last Will). Ordered by (boot, conn).
         _flat(_f("online", "?"), _f("boot", "u", U32), _f("conn", "u", U32)),
     ),
-    WELCOME: _msg(
+    WELCOME: (
         "welcome",
         DOWN,
         False,
@@ -289,7 +259,7 @@ _ROWS = {
             _f("heartbeat_s", "u", 3600),
         ),
     ),
-    CONFIG: _msg(
+    CONFIG: (
         "config",
         DOWN,
         True,
@@ -298,14 +268,14 @@ _ROWS = {
             _f("seq", "u", U32),
             _f("version", "u", U32),
             _f("window", "t", NAME_MAX),
-            _f("staff", "s", _STAFF, True),  # None: nobody signed in at the window
-            _f("qr", "qr", _QR, True),  # static one-code-one-account QR
-            _f("reasons", "l", ("s", _REASON, REASONS_MAX)),
-            _f("policy", "s", _POLICY),
+            _f("staff", "s", STAFF, True),  # None: nobody signed in at the window
+            _f("qr", "qr", QR, True),  # static one-code-one-account QR
+            _f("reasons", "l", ("s", REASON, REASONS_MAX)),
+            _f("policy", "s", POLICY),
         ),
     ),
-    TIME: _msg("time", DOWN, False, NORMAL, _flat(_f("time_ms", "u", U64))),
-    INVITE: _msg(
+    TIME: ("time", DOWN, False, NORMAL, _flat(_f("time_ms", "u", U64))),
+    INVITE: (
         "invite",
         DOWN,
         True,
@@ -314,21 +284,21 @@ _ROWS = {
             _f("seq", "u", U32),
             _f("invite", "u", U32),  # bound to a case by the agent
             _f("timeout_s", "u", 3600),
-            _f("staff", "s", _STAFF, True),
-            _f("qr", "qr", _QR, True),  # dynamic per-case QR
+            _f("staff", "s", STAFF, True),
+            _f("qr", "qr", QR, True),  # dynamic per-case QR
             _f("item", "t", 48, True),  # 事项 name shown to the rater
         ),
     ),
-    CANCEL: _msg("cancel", DOWN, True, NORMAL, _flat(_f("seq", "u", U32), _f("invite", "u", U32))),
-    PAUSE: _msg(
+    CANCEL: ("cancel", DOWN, True, NORMAL, _flat(_f("seq", "u", U32), _f("invite", "u", U32))),
+    PAUSE: (
         "pause",
         DOWN,
         True,
         NORMAL,
         _flat(_f("seq", "u", U32), _f("reason", "t", NAME_MAX, True)),
     ),
-    RESUME: _msg("resume", DOWN, True, NORMAL, _flat(_f("seq", "u", U32))),
-    DISPLAY: _msg(
+    RESUME: ("resume", DOWN, True, NORMAL, _flat(_f("seq", "u", U32))),
+    DISPLAY: (
         "display",
         DOWN,
         True,
@@ -340,14 +310,14 @@ _ROWS = {
             _f("seconds", "u", 3600),  # 0: until the next screen change
         ),
     ),
-    SELFTEST: _msg(
+    SELFTEST: (
         "selftest",
         DOWN,
         False,
         ANY_MODE,
         _flat(_f("test", "u", U32), _f("items", "l", ("e", TESTS, SELFTEST_MAX))),
     ),
-    PROVISION: _msg(
+    PROVISION: (
         "provision",
         DOWN,
         False,
@@ -360,8 +330,8 @@ _ROWS = {
             _f("session_base", "u", U32),  # first boot session: above anything seen
         ),
     ),
-    ACK: _msg("ack", BOTH, False, ANY_MODE, _flat(_f("ack", "u", U32))),
-    ERROR: _msg(
+    ACK: ("ack", BOTH, False, ANY_MODE, _flat(_f("ack", "u", U32))),
+    ERROR: (
         "error",
         BOTH,
         False,
@@ -370,85 +340,13 @@ _ROWS = {
     ),
 }
 
-_ARGS = tuple(_ARGS)
-
-
-def _row(mtype):
-    """The compact row of a type, or MessageError "msg.type"."""
-    row = _ROWS.get(mtype)
-    if row is None:
-        raise MessageError("msg.type", "unknown message type 0x%02x" % mtype)
-    return row
-
-
-def type_name(mtype):
-    """The catalogue name of a type ("hello", ...), or MessageError "msg.type"."""
-    return _row(mtype)[0]
-
-
-def direction_of(mtype):
-    """UP, DOWN or BOTH for a type, or MessageError "msg.type"."""
-    return _row(mtype)[1] & 0xFF
-
-
-def is_reliable(mtype):
-    """Whether a type travels on the reliable stream (carries "seq"), or MessageError."""
-    return _row(mtype)[1] & 0x100 != 0
-
-
-def link_mode(mtype):
-    """The link mode a type is legal in (NORMAL, PROVISIONING or ANY_MODE), or MessageError."""
-    return _row(mtype)[1] >> 9
-
-
-def _public(row, done):
-    # The documented flat-tuple form of a compact row; done maps each struct row already
-    # converted to its result, so a struct is one tuple wherever it appears.
-    key = id(row)
-    if key in done:
-        return done[key]
-    out = []
-    for i in range(_FIRST, len(row), 2):
-        spec = row[i + 1]
-        kind = _KINDS[spec & _KIND_MASK]
-        arg = _ARGS[spec >> _ARG_SHIFT]
-        if kind == "s" or kind == "qr":
-            arg = _public(arg, done)
-        elif kind == "l" and arg[0] == "s":
-            arg = (arg[0], _public(arg[1], done), arg[2])
-        out.extend((row[i], kind, arg, spec & _OPTIONAL != 0))
-    done[key] = flat = tuple(out)
-    return flat
-
-
-def __getattr__(name):
-    # PEP 562: CATALOGUE and the struct specs, built on first use (see Storage above).
-    # CATALOGUE is {type: (name, direction, reliable, mode, fields)}; fields and the
-    # struct specs are flat tuples (name, kind, arg, optional, name, ...).
-    if name not in ("CATALOGUE", "STAFF", "QR", "REASON", "POLICY", "LINK", "TEST_RESULT"):
-        raise AttributeError("module 'protocol.messages' has no attribute '%s'" % name)
-    g = globals()
-    if "CATALOGUE" not in g:
-        done = {}
-        g["STAFF"] = _public(_STAFF, done)
-        g["QR"] = _public(_QR, done)
-        g["REASON"] = _public(_REASON, done)
-        g["POLICY"] = _public(_POLICY, done)
-        g["LINK"] = _public(_LINK, done)
-        g["TEST_RESULT"] = _public(_TEST_RESULT, done)
-        catalogue = {}
-        for mtype in _ROWS:
-            row = _ROWS[mtype]
-            h = row[1]
-            catalogue[mtype] = (row[0], h & 0xFF, h & 0x100 != 0, h >> 9, _public(row, done))
-        g["CATALOGUE"] = catalogue
-    return g[name]
-
 
 def spec(mtype):
     """The catalogue row of a type, or MessageError "msg.type"."""
-    _row(mtype)
-    return __getattr__("CATALOGUE")[mtype]
+    row = CATALOGUE.get(mtype)
+    if row is None:
+        raise MessageError("msg.type", "unknown message type 0x%02x" % mtype)
+    return row
 
 
 class Message:
@@ -458,12 +356,13 @@ class Message:
     """
 
     def __init__(self, mtype, **fields):
-        row = _row(mtype)
+        row = spec(mtype)
         self.type = mtype
         self.session = None
         self.ctr = None
-        for i in range(_FIRST, len(row), 2):
-            setattr(self, row[i], fields.pop(row[i], None))
+        specs = row[4]
+        for i in range(0, len(specs), 4):
+            setattr(self, specs[i], fields.pop(specs[i], None))
         if fields:
             raise MessageError(
                 "msg.field", "%s has no field %r" % (row[0], sorted(fields.keys())[0])
@@ -471,14 +370,14 @@ class Message:
 
     @property
     def name(self):
-        return _ROWS[self.type][0]
+        return CATALOGUE[self.type][0]
 
     def fields(self):
         """The fields as a dict, in catalogue order."""
         out = {}
-        row = _ROWS[self.type]
-        for i in range(_FIRST, len(row), 2):
-            out[row[i]] = getattr(self, row[i])
+        specs = CATALOGUE[self.type][4]
+        for i in range(0, len(specs), 4):
+            out[specs[i]] = getattr(self, specs[i])
         return out
 
     def __eq__(self, other):
@@ -511,10 +410,10 @@ def _within(e, prefix):
     return e
 
 
-def _has_field(row, key):
+def _has_field(specs, key):
     # No any(generator): a generator is a heap object on MicroPython.
-    for i in range(_FIRST, len(row), 2):  # noqa: SIM110
-        if row[i] == key:
+    for i in range(0, len(specs), 4):  # noqa: SIM110
+        if specs[i] == key:
             return True
     return False
 
@@ -589,19 +488,17 @@ def _to_wire(kind, arg, optional, value, name, index=-1):
             _fail(name, index, "expected a struct (dict), got %s" % type(value).__name__)
         try:
             known = 0
-            for i in range(_FIRST, len(arg), 2):
+            for i in range(0, len(arg), 4):
                 if arg[i] in value:
                     known += 1
             if known != len(value):
                 for k in value:
                     if not _has_field(arg, k):
                         _fail(k, -1, "unknown field")
-            out = [None] * ((len(arg) - _FIRST) // 2)
-            for i in range(len(out)):
-                f = arg[_FIRST + 2 * i]
-                s = arg[_FIRST + 2 * i + 1]
-                out[i] = _to_wire(
-                    _KINDS[s & _KIND_MASK], _ARGS[s >> _ARG_SHIFT], s & _OPTIONAL, value.get(f), f
+            out = [None] * (len(arg) // 4)
+            for i in range(0, len(arg), 4):
+                out[i // 4] = _to_wire(
+                    arg[i + 1], arg[i + 2], arg[i + 3], value.get(arg[i]), arg[i]
                 )
             if kind == "qr":
                 _check_qr(value)
@@ -620,17 +517,12 @@ def _from_wire(kind, arg, optional, value, name, index=-1):
     if kind == "s" or kind == "qr":
         if not isinstance(value, list):
             _fail(name, index, "expected a struct (array), got %s" % type(value).__name__)
-        n = (len(arg) - _FIRST) // 2
-        if len(value) != n:
-            _fail(name, index, "struct of %d fields, need %d" % (len(value), n))
+        if len(value) * 4 != len(arg):
+            _fail(name, index, "struct of %d fields, need %d" % (len(value), len(arg) // 4))
         out = {}
         try:
-            for i in range(n):
-                f = arg[_FIRST + 2 * i]
-                s = arg[_FIRST + 2 * i + 1]
-                out[f] = _from_wire(
-                    _KINDS[s & _KIND_MASK], _ARGS[s >> _ARG_SHIFT], s & _OPTIONAL, value[i], f
-                )
+            for i in range(0, len(arg), 4):
+                out[arg[i]] = _from_wire(arg[i + 1], arg[i + 2], arg[i + 3], value[i // 4], arg[i])
             if kind == "qr":
                 _check_qr(out)
         except MessageError as e:
@@ -651,15 +543,12 @@ def _from_wire(kind, arg, optional, value, name, index=-1):
 
 def to_body(msg):
     """The message's body as a list of wire values (validated)."""
-    row = _row(msg.type)
-    out = [None] * ((len(row) - _FIRST) // 2)
+    row = spec(msg.type)
+    f = row[4]
+    out = [None] * (len(f) // 4)
     try:
-        for i in range(len(out)):
-            f = row[_FIRST + 2 * i]
-            s = row[_FIRST + 2 * i + 1]
-            out[i] = _to_wire(
-                _KINDS[s & _KIND_MASK], _ARGS[s >> _ARG_SHIFT], s & _OPTIONAL, getattr(msg, f), f
-            )
+        for i in range(0, len(f), 4):
+            out[i // 4] = _to_wire(f[i + 1], f[i + 2], f[i + 3], getattr(msg, f[i]), f[i])
     except MessageError as e:
         raise _within(e, row[0])
     return out
@@ -667,24 +556,18 @@ def to_body(msg):
 
 def from_body(mtype, body):
     """Build a validated Message from a decoded CBOR body."""
-    row = _row(mtype)
+    row = spec(mtype)
+    f = row[4]
     if not isinstance(body, list):
         raise MessageError("msg.body", "%s body must be an array" % row[0])
-    n = (len(row) - _FIRST) // 2
-    if len(body) != n:
-        raise MessageError("msg.arity", "%s has %d fields, got %d" % (row[0], n, len(body)))
+    if len(body) * 4 != len(f):
+        raise MessageError(
+            "msg.arity", "%s has %d fields, got %d" % (row[0], len(f) // 4, len(body))
+        )
     msg = Message(mtype)
     try:
-        for i in range(n):
-            f = row[_FIRST + 2 * i]
-            s = row[_FIRST + 2 * i + 1]
-            setattr(
-                msg,
-                f,
-                _from_wire(
-                    _KINDS[s & _KIND_MASK], _ARGS[s >> _ARG_SHIFT], s & _OPTIONAL, body[i], f
-                ),
-            )
+        for i in range(0, len(f), 4):
+            setattr(msg, f[i], _from_wire(f[i + 1], f[i + 2], f[i + 3], body[i // 4], f[i]))
     except MessageError as e:
         raise _within(e, row[0])
     return msg

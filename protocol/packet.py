@@ -35,13 +35,13 @@ from protocol import cbor
 from protocol.errors import AuthError, MessageError
 from protocol.messages import (
     BOTH,
+    CATALOGUE,
     DOWN,
     PROTOCOL_VERSION,
     UP,
-    direction_of,
     from_body,
+    spec,
     to_body,
-    type_name,
 )
 
 HEADER_LEN = 10
@@ -114,9 +114,14 @@ def equal(a, b, n=None):
     return diff == 0
 
 
+def _direction_of(mtype):
+    d = spec(mtype)[1]
+    return d
+
+
 def seal(msg, signer, direction, session, ctr):
     """Encode and sign a message into a packet. Validates every field."""
-    d = direction_of(msg.type)
+    d = _direction_of(msg.type)
     if d != BOTH and d != direction:
         raise MessageError("msg.direction", "%s cannot be sent in this direction" % msg.name)
     header = struct.pack(_HEADER, PROTOCOL_VERSION, msg.type, session, ctr)
@@ -151,9 +156,11 @@ def open_packet(packet, signer, direction):
         raise MessageError(
             "msg.version", "protocol version %d, this side speaks %d" % (version, PROTOCOL_VERSION)
         )
-    d = direction_of(mtype)  # "msg.type" for an unknown type
-    if d != BOTH and d != direction:
-        raise MessageError("msg.direction", "%s received in the wrong direction" % type_name(mtype))
+    row = CATALOGUE.get(mtype)
+    if row is None:
+        raise MessageError("msg.type", "unknown message type 0x%02x" % mtype)
+    if row[1] != BOTH and row[1] != direction:
+        raise MessageError("msg.direction", "%s received in the wrong direction" % row[0])
     msg = from_body(mtype, cbor.decode(mv[HEADER_LEN:end]))
     msg.session = session
     msg.ctr = ctr

@@ -40,6 +40,7 @@ from protocol.errors import ProtocolError, StateError
 from protocol.messages import (
     ACK,
     ANY_MODE,
+    CATALOGUE,
     DOWN,
     ERROR,
     HELLO,
@@ -48,8 +49,6 @@ from protocol.messages import (
     UP,
     WELCOME,
     Message,
-    is_reliable,
-    link_mode,
 )
 from protocol.packet import Signer, open_packet, read_header, seal
 from protocol.replay import ReplayWindow
@@ -224,7 +223,7 @@ class LinkSession:
             raise StateError(
                 "state.not_open", "cannot send %s: link is %s" % (msg.name, self.state)
             )
-        if is_reliable(msg.type):
+        if CATALOGUE[msg.type][2]:
             if len(self._unacked) >= TX_WINDOW:
                 raise StateError(
                     "state.window_full",
@@ -317,7 +316,7 @@ class LinkSession:
         read_header(packet)  # auth.truncated before anything else
         msg = open_packet(packet, self._signer, self._rx_dir)
         self._authentic = msg
-        mode = link_mode(msg.type)
+        mode = CATALOGUE[msg.type][3]
         if mode != ANY_MODE and mode != self.mode:
             raise StateError(
                 "state.mode",
@@ -459,7 +458,7 @@ class LinkSession:
         if msg.type == ACK:
             self._on_ack(msg.ack, now)
             return
-        if is_reliable(msg.type):
+        if CATALOGUE[msg.type][2]:
             seq = msg.seq
             if seq < self.rx_next:
                 self.count("duplicate")

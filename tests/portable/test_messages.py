@@ -126,20 +126,3 @@ def test_equality_and_repr():
     b.level = 4
     assert a != b
     assert "rating" in repr(a)
-
-
-def test_catalogue_is_built_from_the_compact_rows():
-    # CATALOGUE and the struct specs are built on first use (PEP 562 __getattr__): the
-    # same objects every time, structs shared wherever they appear, unknown names refused.
-    assert M.CATALOGUE is M.CATALOGUE
-    assert M.CATALOGUE[M.CONFIG][4][12:16] == ("staff", "s", M.STAFF, True)
-    assert M.CATALOGUE[M.CONFIG][4][14] is M.STAFF
-    assert M.CATALOGUE[M.SELFTEST_RESULT][4][6][1] is M.TEST_RESULT
-    assert M.spec(M.RATING) is M.CATALOGUE[M.RATING]
-    assert getattr(M, "NO_SUCH_NAME", None) is None
-    for t, row in M.CATALOGUE.items():
-        assert M.type_name(t) == row[0]
-        assert M.direction_of(t) == row[1]
-        assert M.is_reliable(t) is row[2]
-        assert M.link_mode(t) == row[3]
-    raises(MessageError, "msg.type", M.direction_of, 0x7F)
