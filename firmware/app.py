@@ -7,7 +7,7 @@ Strategy (issue 3, DOMAIN.md): three asyncio tasks share one clock (hw/clock.py)
 - `_link`: open the transport (backoff with jitter between attempts), run the session
   handshake, then pump: received packets in, events out (LinkUp/Down, Acked, messages),
   outbox records from the session's tx_next into its window, STATUS every heartbeat,
-  packets out. Each wait is bounded (LOOP_MAX_MS; the session's own deadlines).
+  packets out. Each wait is bounded (_LOOP_MAX_MS; the session's own deadlines).
 - `_rx`: the transport's recv() into the session; a lost link ends the pump.
 
 Rules kept here: a rating is thanked only after Outbox.add() returned (the UI calls
@@ -24,6 +24,8 @@ PROVISION -> identity and key stored -> PROVISIONED with the key check -> reboot
 import asyncio
 import gc
 
+from micropython import const
+
 from firmware.hw import clock
 from firmware.hw.buttons import POLL_MS, Buttons
 from protocol import messages as M
@@ -31,18 +33,24 @@ from protocol.messages import Message
 from protocol.packet import PROVISIONING_KEY, key_check
 from protocol.session import DEVICE, Acked, LinkDown, LinkSession, LinkUp, Refused
 
-FIRMWARE = "hcp-fw 0.3"
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_FIRMWARE = const("hcp-fw 0.3")
 REBOOT = "reboot"
-U32 = 0xFFFFFFFF
-LOOP_MAX_MS = 200  # the pump wakes at least this often (timers, heartbeat)
-BACKOFF_MIN_MS = 250
-BACKOFF_MAX_MS = 8000  # a replugged cable is found within this
-PROVISIONED_LINGER_MS = 300  # let PROVISIONED leave the UART before the reboot
-HEARTBEAT_DEFAULT_S = 30
-LED_TEST_MS = 500
-BUZZ_TEST_MS = 200
+_U32 = const(0xFFFFFFFF)
+_LOOP_MAX_MS = const(200)  # the pump wakes at least this often (timers, heartbeat)
+_BACKOFF_MIN_MS = const(250)
+_BACKOFF_MAX_MS = const(8000)  # a replugged cable is found within this
+_PROVISIONED_LINGER_MS = const(300)  # let PROVISIONED leave the UART before the reboot
+_HEARTBEAT_DEFAULT_S = const(30)
+_LED_TEST_MS = const(500)
+_BUZZ_TEST_MS = const(200)
 # STATUS.errors order (docs/protocol.md §6): frame, tag, replay, message, flash, watchdog
-E_FRAME, E_AUTH, E_REPLAY, E_MSG, E_FLASH, E_WDT = 0, 1, 2, 3, 4, 5
+_E_FRAME = const(0)
+_E_AUTH = const(1)
+_E_REPLAY = const(2)
+_E_MSG = const(3)
+_E_FLASH = const(4)
+_E_WDT = const(5)
 
 
 class App:
@@ -158,12 +166,12 @@ class App:
             self.ui.press(i, now)
         except OSError:
             # Flash failed: not stored, so not thanked; the invite stays open.
-            self.errors[E_FLASH] += 1
+            self.errors[_E_FLASH] += 1
             self.hw.event("record_failed", button=i)
 
     def _record(self, level, reasons, flags, invite, ticks):
         """The UI's record callback: durable before it returns (then the UI thanks)."""
-        ticks &= U32
+        ticks &= _U32
         seq = self.outbox.add(
             invite, level, reasons, self.epoch.seconds(ticks), ticks, self.boot, flags
         )
@@ -179,16 +187,16 @@ class App:
             self.ui.start(clock.now())  # a redraw of the current screen
 
     async def _link(self):
-        backoff = BACKOFF_MIN_MS
+        backoff = _BACKOFF_MIN_MS
         t = self.transport
         while True:
             try:
                 await asyncio.wait_for_ms(t.connect(), 10000)
             except (OSError, asyncio.TimeoutError):  # noqa: UP041 (MicroPython's own class)
                 await asyncio.sleep_ms(backoff + _jitter(backoff))
-                backoff = min(backoff * 2, BACKOFF_MAX_MS)
+                backoff = min(backoff * 2, _BACKOFF_MAX_MS)
                 continue
-            backoff = BACKOFF_MIN_MS
+            backoff = _BACKOFF_MIN_MS
             self._lost = False
             self.session.connect(clock.now(), self._hello)
             rx = asyncio.create_task(self._rx())
@@ -235,9 +243,9 @@ class App:
             for p in s.packets_to_send():
                 await asyncio.wait_for_ms(self.transport.send(p), 5000)
             if self.provisioned:
-                await asyncio.sleep_ms(PROVISIONED_LINGER_MS)
+                await asyncio.sleep_ms(_PROVISIONED_LINGER_MS)
                 return REBOOT
-            wait = LOOP_MAX_MS
+            wait = _LOOP_MAX_MS
             dl = s.next_deadline()
             if dl is not None and dl - now < wait:
                 wait = max(dl - now, 1)
@@ -254,13 +262,13 @@ class App:
             device_id=self.device_id,
             kind=self.kind,
             board=self.device["board"][:24],
-            firmware=FIRMWARE,
+            firmware=_FIRMWARE,
             mode=self.mode,
             config_version=self.ui.config_version,
             outbox_depth=o.depth(),
             oldest=o.oldest(),
             next=o.next_seq(),
-            ticks=clock.now() & U32,
+            ticks=clock.now() & _U32,
         )
 
     def _feed(self, now):
@@ -285,15 +293,15 @@ class App:
         if not s.is_open() or now < self._status_at:
             return
         hb = s.peer.heartbeat_s if s.peer is not None else 0
-        self._status_at = now + 1000 * (hb or HEARTBEAT_DEFAULT_S)
+        self._status_at = now + 1000 * (hb or _HEARTBEAT_DEFAULT_S)
         dec = getattr(self.transport, "decoder", None)
-        self.errors[E_FRAME] = sum(dec.dropped.values()) if dec is not None else 0
-        self.errors[E_FLASH] = max(self.errors[E_FLASH], self.outbox.flash_errors)
+        self.errors[_E_FRAME] = sum(dec.dropped.values()) if dec is not None else 0
+        self.errors[_E_FLASH] = max(self.errors[_E_FLASH], self.outbox.flash_errors)
         s.send(
             Message(
                 M.STATUS,
                 uptime_s=(now - self.started) // 1000,
-                ticks=now & U32,
+                ticks=now & _U32,
                 free_heap=self.hw.free_heap(),
                 outbox_depth=self.outbox.depth(),
                 outbox_dropped=self.outbox.dropped(),
@@ -332,11 +340,11 @@ class App:
             elif isinstance(e, Refused):
                 c = e.code
                 if c.startswith("auth."):
-                    self.errors[E_AUTH] += 1
+                    self.errors[_E_AUTH] += 1
                 elif c.startswith("replay."):
-                    self.errors[E_REPLAY] += 1
+                    self.errors[_E_REPLAY] += 1
                 else:
-                    self.errors[E_MSG] += 1
+                    self.errors[_E_MSG] += 1
 
     def _message(self, m, now):
         t = m.type
@@ -370,11 +378,11 @@ class App:
         for item in m.items:
             if item == M.TEST_LED:
                 self.hw.led(True)
-                self._led_off_at = now + LED_TEST_MS
-                results.append({"item": item, "ok": True, "detail": "led on %d ms" % LED_TEST_MS})
+                self._led_off_at = now + _LED_TEST_MS
+                results.append({"item": item, "ok": True, "detail": "led on %d ms" % _LED_TEST_MS})
             elif item == M.TEST_BUZZER:
-                self.hw.buzz(BUZZ_TEST_MS)
-                results.append({"item": item, "ok": True, "detail": "beep %d ms" % BUZZ_TEST_MS})
+                self.hw.buzz(_BUZZ_TEST_MS)
+                results.append({"item": item, "ok": True, "detail": "beep %d ms" % _BUZZ_TEST_MS})
             elif item == M.TEST_FLASH:
                 results.append(self._flash_test())
             elif item == M.TEST_LINK:

@@ -14,8 +14,11 @@ import gc
 import os
 import sys
 
-FONT_PATHS = ("/fonts/hcp12.bin", "/flash/fonts/hcp12.bin")
-CRASH_PAUSE_MS = 1000
+from micropython import const
+
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_FONT_PATHS = const(("/fonts/hcp12.bin", "/flash/fonts/hcp12.bin"))
+_CRASH_PAUSE_MS = const(1000)
 
 
 def _font(root):
@@ -25,7 +28,7 @@ def _font(root):
     env = os.getenv("HCP_FONT") if sys.platform == "linux" else None
     if env:
         paths.insert(0, env)
-    for p in paths + list(FONT_PATHS):
+    for p in paths + list(_FONT_PATHS):
         try:
             return Font(p)
         except OSError:
@@ -69,7 +72,7 @@ def start(root):
 
 # Modules only the boot needs: forgotten once the app is built, so their code is garbage
 # (a later provisioning imports config again). About 7 KB on the unix port.
-BOOT_ONLY = ("firmware.config", "firmware.boot", "firmware.storage.counter")
+_BOOT_ONLY = const(("firmware.config", "firmware.boot", "firmware.storage.counter"))
 
 
 def _unload(names):
@@ -90,7 +93,7 @@ def _build(root):
         print("hcp: configuration error:", e)
         return None
     finally:
-        _unload(BOOT_ONLY)
+        _unload(_BOOT_ONLY)
 
 
 def run(root=""):
@@ -110,5 +113,5 @@ def run(root=""):
         sys.print_exception(e)
         import time
 
-        time.sleep_ms(CRASH_PAUSE_MS)  # a crash at start must not spin: the watchdog waits
+        time.sleep_ms(_CRASH_PAUSE_MS)  # a crash at start must not spin: the watchdog waits
         return "reboot"

@@ -12,15 +12,19 @@ A code point the font does not have is drawn as a box by the caller (pen.py): th
 shows that something is missing instead of crashing or drawing nothing.
 """
 
-import framebuf
+from array import array
 
-MAGIC = b"HCPF"
-VERSION = 1
-HEADER_SIZE = 16
-FLAG_ASCII_DIRECT = 0x01
-ASCII_FIRST = 0x20
-ASCII_COUNT = 95
-CACHE = 64  # direct-mapped slots (code point % CACHE): a screen uses a few dozen glyphs
+import framebuf
+from micropython import const
+
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_MAGIC = const(b"HCPF")
+_VERSION = const(1)
+_HEADER_SIZE = const(16)
+_FLAG_ASCII_DIRECT = const(0x01)
+_ASCII_FIRST = const(0x20)
+_ASCII_COUNT = const(95)
+_CACHE = const(64)  # direct-mapped slots (code point % _CACHE): a screen uses a few dozen glyphs
 
 
 class FontError(Exception):
@@ -36,21 +40,21 @@ class Font:
 
     def __init__(self, path):
         f = open(path, "rb")  # noqa: SIM115 (kept open: glyphs are read on demand)
-        head = bytearray(HEADER_SIZE)
-        if f.readinto(head) != HEADER_SIZE or head[0:4] != MAGIC or head[4] != VERSION:
+        head = bytearray(_HEADER_SIZE)
+        if f.readinto(head) != _HEADER_SIZE or head[0:4] != _MAGIC or head[4] != _VERSION:
             f.close()
-            raise FontError("%s: not an HCPF v%d font" % (path, VERSION))
+            raise FontError("%s: not an HCPF v%d font" % (path, _VERSION))
         self.height = head[5]
         self.baseline = head[6]
         stride = head[7]
         self.count = _u16(head, 8)
         self._rec_size = _u16(head, 10)
-        self._ascii = head[12] & FLAG_ASCII_DIRECT
+        self._ascii = head[12] & _FLAG_ASCII_DIRECT
         self.box = head[13]  # advance of the missing-glyph box
         if self._rec_size != 1 + self.height * stride:
             f.close()
             raise FontError("%s: record size %d does not match the cell" % (path, self._rec_size))
-        self._data = HEADER_SIZE + 2 * self.count
+        self._data = _HEADER_SIZE + 2 * self.count
         end = f.seek(0, 2)
         if end != self._data + self.count * self._rec_size:
             f.close()
@@ -62,17 +66,18 @@ class Font:
             memoryview(self._rec)[1:], stride * 8, self.height, framebuf.MONO_HLSB
         )
         self._loaded = -1
-        self._cache_cp = [-1] * CACHE
-        self._cache_index = [0] * CACHE
-        self._cache_adv = bytearray(CACHE)
+        # arrays, not lists: 4 bytes a slot instead of 8 (a font has at most 65535 glyphs)
+        self._cache_cp = array("i", [-1] * _CACHE)
+        self._cache_index = array("i", [0] * _CACHE)
+        self._cache_adv = bytearray(_CACHE)
         self.lookups = 0  # file searches (not cache hits), for tests and tuning
 
     def close(self):
         self._f.close()
 
     def _search(self, cp):
-        if self._ascii and ASCII_FIRST <= cp < ASCII_FIRST + ASCII_COUNT:
-            return cp - ASCII_FIRST
+        if self._ascii and _ASCII_FIRST <= cp < _ASCII_FIRST + _ASCII_COUNT:
+            return cp - _ASCII_FIRST
         self.lookups += 1
         f = self._f
         buf = self._cp
@@ -80,7 +85,7 @@ class Font:
         hi = self.count - 1
         while lo <= hi:
             mid = (lo + hi) >> 1
-            f.seek(HEADER_SIZE + 2 * mid)
+            f.seek(_HEADER_SIZE + 2 * mid)
             f.readinto(buf)
             v = (buf[0] << 8) | buf[1]
             if v == cp:
@@ -93,7 +98,7 @@ class Font:
 
     def _slot(self, cp):
         """Cache slot of cp, filled in (index -1: not in the font)."""
-        slot = cp % CACHE
+        slot = cp % _CACHE
         if self._cache_cp[slot] != cp:
             index = self._search(cp)
             adv = self.box

@@ -15,14 +15,16 @@ bumps `overflows`, which the screen tests assert stays 0 for texts at their prot
 from array import array
 
 import framebuf
+from micropython import const
 
-LEFT = 0
-CENTER = 1
-RIGHT = 2
-MAX_TEXT = 128  # code points per string: DISPLAY text is at most 96 UTF-8 bytes
-MAX_LINES = 12
-ELLIPSIS = 0x2026
-QUIET = 4  # QR quiet zone in modules (ISO/IEC 18004: 4 for QR codes)
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_LEFT = const(0)
+_CENTER = const(1)
+_RIGHT = const(2)
+_MAX_TEXT = const(128)  # code points per string: DISPLAY text is at most 96 UTF-8 bytes
+_MAX_LINES = const(12)
+_ELLIPSIS = const(0x2026)
+_QUIET = const(4)  # QR quiet zone in modules (ISO/IEC 18004: 4 for QR codes)
 
 
 class Pen:
@@ -32,10 +34,10 @@ class Pen:
         self.height = height
         self.font = font
         self.line_h = font.height  # 13: 11 above the baseline, 2 below
-        self._cps = array("H", [0] * MAX_TEXT)
+        self._cps = array("H", [0] * _MAX_TEXT)
         self._n = 0
-        self._starts = array("H", [0] * MAX_LINES)
-        self._ends = array("H", [0] * MAX_LINES)
+        self._starts = array("H", [0] * _MAX_LINES)
+        self._ends = array("H", [0] * _MAX_LINES)
         # palettes for blitting a 1-bit glyph in colour 0 or colour 1 (paper transparent)
         self._pal = (_palette(0), _palette(1))
         self.overflows = 0  # lines cut with "…" or paragraphs cut short
@@ -47,7 +49,7 @@ class Pen:
         n = 0
         i = 0
         end = len(b)
-        while i < end and n < MAX_TEXT:
+        while i < end and n < _MAX_TEXT:
             c = b[i]
             if c < 0x80:
                 i += 1
@@ -127,19 +129,19 @@ class Pen:
         w = self._span(start, end, scale)
         if w > max_w:
             self.overflows += 1
-            room = max_w - self.font.advance(ELLIPSIS) * scale
+            room = max_w - self.font.advance(_ELLIPSIS) * scale
             cut = self._fit(start, end, room, scale)
             x = self._draw(start, cut, x, y, c, scale)
-            self._glyph(ELLIPSIS, x, y, c, scale)
+            self._glyph(_ELLIPSIS, x, y, c, scale)
             return max_w
-        if align == CENTER:
+        if align == _CENTER:
             x += (max_w - w) // 2
-        elif align == RIGHT:
+        elif align == _RIGHT:
             x += max_w - w
         self._draw(start, end, x, y, c, scale)
         return w
 
-    def text(self, s, x, y, c=1, scale=1, max_w=0, align=LEFT):
+    def text(self, s, x, y, c=1, scale=1, max_w=0, align=_LEFT):
         """One line of s at (x, y) (top of the cell) within max_w (0: to the right edge).
         Returns the width used."""
         if not max_w:
@@ -147,7 +149,7 @@ class Pen:
         n = self._decode(s)
         return self._line(0, n, x, y, max_w, c, scale, align)
 
-    def para(self, s, x, y, w, max_lines, pitch, c=1, scale=1, align=LEFT):
+    def para(self, s, x, y, w, max_lines, pitch, c=1, scale=1, align=_LEFT):
         """s wrapped to width w, at most max_lines lines `pitch` apart; the lines used."""
         n = self._decode(s)
         lines = self._wrap(n, w, max_lines, scale)
@@ -156,8 +158,8 @@ class Pen:
         return lines
 
     def lines(self, s, w, scale=1):
-        """How many lines s needs at width w (at most MAX_LINES)."""
-        return self._wrap(self._decode(s), w, MAX_LINES, scale)
+        """How many lines s needs at width w (at most _MAX_LINES)."""
+        return self._wrap(self._decode(s), w, _MAX_LINES, scale)
 
     def _wrap(self, n, w, max_lines, scale):
         # Greedy: CJK text breaks anywhere; a Latin word moves whole to the next line when
@@ -201,11 +203,11 @@ class Pen:
     def qr(self, size, bits, x, y, scale, dark=1):
         """Draw a QR matrix (docs/protocol.md: row by row, MSB first, 1 = dark) with its
         quiet zone at (x, y); returns the side in pixels."""
-        side = (size + 2 * QUIET) * scale
+        side = (size + 2 * _QUIET) * scale
         fb = self.fb
         fb.fill_rect(x, y, side, side, 1 - dark)
-        x0 = x + QUIET * scale
-        y0 = y + QUIET * scale
+        x0 = x + _QUIET * scale
+        y0 = y + _QUIET * scale
         i = 0
         for r in range(size):
             c = 0
@@ -224,11 +226,11 @@ class Pen:
 
 def qr_scale(size, room):
     """The largest whole-pixel module size that fits the QR and its quiet zone in room px."""
-    return room // (size + 2 * QUIET)
+    return room // (size + 2 * _QUIET)
 
 
 # Closing punctuation that must not begin a line (Chinese layout rule 避头).
-_NO_START = "，。、；：？！）」』》〕】”’…,.;:?!)"
+_NO_START = const("，。、；：？！）」』》〕】”’…,.;:?!)")
 
 
 def _no_start(cp):

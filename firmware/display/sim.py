@@ -27,14 +27,16 @@ Frame format (big-endian):
 import os
 
 import framebuf
+from micropython import const
 
-MAGIC = b"HCPD"
-VERSION = 1
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_MAGIC = const(b"HCPD")
+_VERSION = const(1)
 LAYOUT_VLSB = 1
 LAYOUT_HLSB = 2
-HEADER_SIZE = 20
-OLED_INK = 0xFFFF  # an SSD1306 lights its pixels white (or blue/yellow: module colour)
-OLED_PAPER = 0x0000
+_HEADER_SIZE = const(20)
+_OLED_INK = const(0xFFFF)  # an SSD1306 lights its pixels white (or blue/yellow: module colour)
+_OLED_PAPER = const(0x0000)
 
 
 class SimDisplay:
@@ -51,14 +53,14 @@ class SimDisplay:
         fmt = framebuf.MONO_VLSB if layout == LAYOUT_VLSB else framebuf.MONO_HLSB
         self.fb = framebuf.FrameBuffer(self.buf, width, height, fmt)
         if ink is None:
-            ink = OLED_INK if layout == LAYOUT_VLSB else 0x0000
+            ink = _OLED_INK if layout == LAYOUT_VLSB else 0x0000
         if paper is None:
-            paper = OLED_PAPER if layout == LAYOUT_VLSB else 0xFFFF
+            paper = _OLED_PAPER if layout == LAYOUT_VLSB else 0xFFFF
         self.frames = 0
-        self.header = bytearray(HEADER_SIZE)
+        self.header = bytearray(_HEADER_SIZE)
         h = self.header
-        h[0:4] = MAGIC
-        h[4] = VERSION
+        h[0:4] = _MAGIC
+        h[4] = _VERSION
         h[5] = layout
         _put16(h, 6, width)
         _put16(h, 8, height)

@@ -2,18 +2,21 @@
 
 A contact bounces for a few ms after each change. Waiting for the bounce to settle would
 delay every press; instead the first edge counts at once and the button then ignores
-changes for DEBOUNCE_MS (issue 3: ~50 ms). Poll at least every POLL_MS. No allocation per
+changes for _DEBOUNCE_MS (issue 3: ~50 ms). Poll at least every POLL_MS. No allocation per
 poll: the state is two ints and an array.
 """
 
 from array import array
 
-DEBOUNCE_MS = 50
+from micropython import const
+
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_DEBOUNCE_MS = const(50)
 POLL_MS = 10
 
 
 class Buttons:
-    def __init__(self, count, debounce_ms=DEBOUNCE_MS):
+    def __init__(self, count, debounce_ms=_DEBOUNCE_MS):
         self.count = count
         self.debounce_ms = debounce_ms
         self.stable = 0  # bit i: button i is (debounced) down

@@ -18,10 +18,13 @@ import os
 import sys
 import time
 
-CONTROL_HOST = "127.0.0.1"
-THANKED_LOG = 64  # recent thanked ratings kept for {"cmd": "thanked"}
-FRAME_PIECE = 240  # canvas bytes per base64 piece (a multiple of 3: no padding inside)
-LINE_MAX = 512  # a request longer than this is refused (the channel is local and small)
+from micropython import const
+
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_CONTROL_HOST = const("127.0.0.1")
+_THANKED_LOG = const(64)  # recent thanked ratings kept for {"cmd": "thanked"}
+_FRAME_PIECE = const(240)  # canvas bytes per base64 piece (a multiple of 3: no padding inside)
+_LINE_MAX = const(512)  # a request longer than this is refused (the channel is local and small)
 
 
 class UnixHardware:
@@ -40,7 +43,7 @@ class UnixHardware:
         env = os.getenv("HCP_CONTROL_PORT")
         self.control_port = int(env) if env else ctl.get("port", 0)
         self._subs = []
-        self.thanked = []
+        self.thanked = []  # (seq, level, flags, boot, ticks): a tuple is 64 B, the dict ~130 B
 
     # ---- display ----
     def make_display(self):
@@ -88,7 +91,7 @@ class UnixHardware:
     # ---- the control channel ----
     async def start(self, app):
         self.app = app
-        server = await asyncio.start_server(self._client, CONTROL_HOST, self.control_port)
+        server = await asyncio.start_server(self._client, _CONTROL_HOST, self.control_port)
         # The unix port has no getsockname on the server: an ephemeral port is not
         # reported, so tests and the simulator give one (HCP_CONTROL_PORT).
         print('{"event": "control", "port": %d}' % self.control_port)
@@ -96,8 +99,9 @@ class UnixHardware:
 
     def event(self, name, **fields):
         if name == "thanked":
-            self.thanked.append(fields)
-            if len(self.thanked) > THANKED_LOG:
+            f = fields
+            self.thanked.append((f["seq"], f["level"], f["flags"], f["boot"], f["ticks"]))
+            if len(self.thanked) > _THANKED_LOG:
                 self.thanked.pop(0)
         if not self._subs:
             return
@@ -117,7 +121,7 @@ class UnixHardware:
                 if not line:
                     break
                 try:
-                    req = json.loads(line) if len(line) <= LINE_MAX else None
+                    req = json.loads(line) if len(line) <= _LINE_MAX else None
                     if not isinstance(req, dict):
                         raise ValueError("a request is one JSON object per line, <= 512 B")
                     if req.get("cmd") == "subscribe" and not subscribed:
@@ -126,6 +130,9 @@ class UnixHardware:
                         out = {"ok": True}
                     elif req.get("cmd") == "frame" and self.frame is not None:
                         await self._send_frame(w)
+                        continue
+                    elif req.get("cmd") == "thanked":
+                        await self._send_thanked(w)
                         continue
                     else:
                         out = await self._handle(req)
@@ -156,10 +163,23 @@ class UnixHardware:
         }
         w.write(json.dumps(head)[:-1] + ', "data": "')
         mv = memoryview(canvas)
-        for i in range(0, len(canvas), FRAME_PIECE):
-            w.write(binascii.b2a_base64(mv[i : i + FRAME_PIECE], newline=False))
+        for i in range(0, len(canvas), _FRAME_PIECE):
+            w.write(binascii.b2a_base64(mv[i : i + _FRAME_PIECE], newline=False))
             await w.drain()
         w.write('"}\n')
+        await w.drain()
+
+    async def _send_thanked(self, w):
+        # One entry at a time, as dicts only here: the whole log as one JSON string would
+        # take ~5 KB of heap at once.
+        w.write('{"ok": true, "thanked": [')
+        sep = ""
+        for seq, level, flags, boot, ticks in self.thanked:
+            entry = {"seq": seq, "level": level, "flags": flags, "boot": boot, "ticks": ticks}
+            w.write(sep + json.dumps(entry))
+            sep = ", "
+            await w.drain()
+        w.write("]}\n")
         await w.drain()
 
     async def _handle(self, req):
@@ -214,8 +234,6 @@ class UnixHardware:
         if cmd == "heap":  # live heap after a collection (benchmarks)
             gc.collect()
             return {"ok": True, "alloc": gc.mem_alloc(), "free": gc.mem_free()}
-        if cmd == "thanked":
-            return {"ok": True, "thanked": self.thanked}
         raise ValueError("unknown cmd %r" % (cmd,))
 
 

@@ -11,7 +11,16 @@ import os
 
 from protocol.crc import crc16_xmodem
 
-CRC_INIT = 0xFFFF  # as record.py: a file of zeros must not check
+try:
+    from micropython import const
+except ImportError:  # CPython (tests, tools): const() is the identity
+
+    def const(x):
+        return x
+
+
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_CRC_INIT = const(0xFFFF)  # as record.py: a file of zeros must not check
 MISSING = 0
 OK = 1
 CORRUPT = -1
@@ -20,7 +29,7 @@ CORRUPT = -1
 def write(path, buf):
     """Replace path's content with buf, whose last two bytes receive the CRC."""
     n = len(buf)
-    crc = crc16_xmodem(memoryview(buf)[: n - 2], CRC_INIT)
+    crc = crc16_xmodem(memoryview(buf)[: n - 2], _CRC_INIT)
     buf[n - 2] = crc >> 8
     buf[n - 1] = crc & 0xFF
     tmp = path + ".tmp"
@@ -38,7 +47,7 @@ def read(path, buf):
     with f:
         n = f.readinto(buf)
         extra = f.read(1)
-    if n != len(buf) or extra or crc16_xmodem(buf, CRC_INIT) != 0:
+    if n != len(buf) or extra or crc16_xmodem(buf, _CRC_INIT) != 0:
         return CORRUPT
     return OK
 

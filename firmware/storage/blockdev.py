@@ -11,16 +11,25 @@ Counters (programmed, erased, reads) let tests and benchmarks measure wear: on-c
 flash is rated ~10k erase cycles per block.
 """
 
-ERASED = 0xFF
-_CHUNK = 256  # erase writes this many 0xFF bytes at a time (one buffer, allocated once)
+try:
+    from micropython import const
+except ImportError:  # CPython (tests, tools): const() is the identity
+
+    def const(x):
+        return x
+
+
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_ERASED = const(0xFF)
+_CHUNK = const(256)  # erase writes this many 0xFF bytes at a time (one buffer, allocated once)
 
 # ioctl operations of MicroPython's block-device protocol
-IOCTL_INIT = 1
-IOCTL_DEINIT = 2
-IOCTL_SYNC = 3
-IOCTL_BLOCK_COUNT = 4
-IOCTL_BLOCK_SIZE = 5
-IOCTL_BLOCK_ERASE = 6
+_IOCTL_INIT = const(1)
+_IOCTL_DEINIT = const(2)
+_IOCTL_SYNC = const(3)
+_IOCTL_BLOCK_COUNT = const(4)
+_IOCTL_BLOCK_SIZE = const(5)
+_IOCTL_BLOCK_ERASE = const(6)
 
 MOUNTED = None  # the unix ROM's flash (firmware/unix_rom.py), for its wear counters
 
@@ -44,7 +53,7 @@ class FileBlockDev:
         self.reads = 0  # bytes read
         self._ff = bytearray(_CHUNK)
         for i in range(_CHUNK):
-            self._ff[i] = ERASED
+            self._ff[i] = _ERASED
         # The image stays open for the device's life (SIM115: closed by close()).
         try:
             self._f = open(path, "r+b")  # noqa: SIM115
@@ -65,7 +74,7 @@ class FileBlockDev:
         n = f.readinto(buf) or 0
         self.reads += len(buf)
         for i in range(n, len(buf)):  # beyond the end of a short image: erased flash
-            buf[i] = ERASED
+            buf[i] = _ERASED
 
     def writeblocks(self, block, buf, offset=None):
         # offset None is the simple protocol (whole blocks, erase implied); LittleFS
@@ -76,19 +85,19 @@ class FileBlockDev:
         self.programmed += len(buf)
 
     def ioctl(self, op, arg):
-        if op == IOCTL_BLOCK_COUNT:
+        if op == _IOCTL_BLOCK_COUNT:
             return self.block_count
-        if op == IOCTL_BLOCK_SIZE:
+        if op == _IOCTL_BLOCK_SIZE:
             return self.block_size
-        if op == IOCTL_BLOCK_ERASE:
+        if op == _IOCTL_BLOCK_ERASE:
             self._fill(arg)
             self.erased += 1
             return 0
-        if op == IOCTL_SYNC:
+        if op == _IOCTL_SYNC:
             if self.durable:
                 self._f.flush()
             return 0
-        if op in (IOCTL_INIT, IOCTL_DEINIT):
+        if op in (_IOCTL_INIT, _IOCTL_DEINIT):
             return 0
         return None  # unknown operation: MicroPython's convention for "not supported"
 

@@ -56,14 +56,23 @@ from array import array
 
 from firmware.storage import atomic, record
 
+try:
+    from micropython import const
+except ImportError:  # CPython (tests, tools): const() is the identity
+
+    def const(x):
+        return x
+
+
 SEGMENTS = 64  # default N: with RECORDS, 1024 ratings, about a week of a busy window
 RECORDS = 16  # default M: 16 x 32 B = 512 B, the most LittleFS keeps inline at progsize 256
-RECORDS_MAX = 255  # counts live in a bytearray
-U32 = 0xFFFFFFFF
-META = "meta"
-META_MAGIC = b"HOB1"  # hcp outbox, format 1
-META_SIZE = 22  # magic, floor, ack, dropped, drop_upto (u32 each), CRC-16
-_META_FIELDS = "<IIII"
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_RECORDS_MAX = const(255)  # counts live in a bytearray
+_U32 = const(0xFFFFFFFF)
+_META = const("meta")
+_META_MAGIC = const(b"HOB1")  # hcp outbox, format 1
+_META_SIZE = const(22)  # magic, floor, ack, dropped, drop_upto (u32 each), CRC-16
+_META_FIELDS = const("<IIII")
 MARK_NEAR_FULL = 1  # the next new segment will drop the oldest unacknowledged ratings
 MARK_DROPPED = 2  # ratings were dropped and the agent has not acknowledged past them
 
@@ -78,7 +87,7 @@ class Outbox:
     def __init__(self, root, segments=SEGMENTS, records=RECORDS):
         if segments < 2:
             raise ValueError("outbox needs at least 2 segments, not %d" % segments)
-        if records < 1 or records > RECORDS_MAX:
+        if records < 1 or records > _RECORDS_MAX:
             raise ValueError("outbox records per segment %d not in 1..255" % records)
         self.root = root
         self.segments = segments
@@ -91,7 +100,7 @@ class Outbox:
         self._sealed = False  # the newest segment takes no more appends
         self._f = None  # the newest segment, open for appending
         self._buf = bytearray(record.SIZE)
-        self._meta = bytearray(META_SIZE)
+        self._meta = bytearray(_META_SIZE)
         self._next = 0
         self._floor = 0
         self._ack = 0
@@ -322,10 +331,10 @@ class Outbox:
     # ---- meta ----
     def _write_meta(self):
         m = self._meta
-        m[0:4] = META_MAGIC
+        m[0:4] = _META_MAGIC
         struct.pack_into(_META_FIELDS, m, 4, self._next, self._ack, self._dropped, self._drop_upto)
         try:
-            atomic.write(self.root + "/" + META, m)
+            atomic.write(self.root + "/" + _META, m)
         except OSError:
             self.flash_errors += 1
             raise
@@ -333,8 +342,8 @@ class Outbox:
 
     def _read_meta(self):
         m = self._meta
-        state = atomic.read(self.root + "/" + META, m)
-        if state == atomic.OK and m[0:4] == META_MAGIC:
+        state = atomic.read(self.root + "/" + _META, m)
+        if state == atomic.OK and m[0:4] == _META_MAGIC:
             self._floor, self._ack, self._dropped, self._drop_upto = struct.unpack_from(
                 _META_FIELDS, m, 4
             )
@@ -351,7 +360,7 @@ class Outbox:
         except OSError:
             pass  # exists
         self._read_meta()
-        atomic.discard_tmp(root + "/" + META)
+        atomic.discard_tmp(root + "/" + _META)
         firsts = []
         for name in os.listdir(root):
             if len(name) == 8:
@@ -406,7 +415,7 @@ class Outbox:
                 if n != record.SIZE:
                     return count, torn or n > 0, whole
                 whole += 1
-                if not torn and count < RECORDS_MAX and record.valid(buf, first + count):
+                if not torn and count < _RECORDS_MAX and record.valid(buf, first + count):
                     count += 1  # (a segment may exceed a smaller new M, up to 255)
                 else:
                     torn = True

@@ -29,21 +29,30 @@ import struct
 
 from protocol.crc import crc16_xmodem
 
+try:
+    from micropython import const
+except ImportError:  # CPython (tests, tools): const() is the identity
+
+    def const(x):
+        return x
+
+
 SIZE = 32
-CRC_INIT = 0xFFFF  # see above: an all-zero record must not check
-U16 = 0xFFFF
-U32 = 0xFFFFFFFF
-LEVEL_MIN = 1  # GB/T 39046-2020 A.8: 1 非常满意 ... 5 非常不满意
-LEVEL_MAX = 5
-REASONS_MAX = 4  # protocol: at most 4 reasons per rating (one per reason button)
-FLAGS_MAX = 0x3F  # protocol.messages.FLAGS_ALL
-_FIELDS = "<IIIII"  # seq, invite, time, ticks, boot
-_INVITE_NULL = 0x40
-_TIME_NULL = 0x80
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_CRC_INIT = const(0xFFFF)  # see above: an all-zero record must not check
+_U16 = const(0xFFFF)
+_U32 = const(0xFFFFFFFF)
+_LEVEL_MIN = const(1)  # GB/T 39046-2020 A.8: 1 非常满意 ... 5 非常不满意
+_LEVEL_MAX = const(5)
+_REASONS_MAX = const(4)  # protocol: at most 4 reasons per rating (one per reason button)
+_FLAGS_MAX = const(0x3F)  # protocol.messages.FLAGS_ALL
+_FIELDS = const("<IIIII")  # seq, invite, time, ticks, boot
+_INVITE_NULL = const(0x40)
+_TIME_NULL = const(0x80)
 
 
 def _u32(name, value):
-    if not isinstance(value, int) or value < 0 or value > U32:
+    if not isinstance(value, int) or value < 0 or value > _U32:
         raise ValueError("rating %s %r is not a uint32" % (name, value))
 
 
@@ -59,15 +68,15 @@ def pack(buf, seq, invite, level, reasons, time, ticks, boot, flags):
         _u32("time", time)
     _u32("ticks", ticks)
     _u32("boot", boot)
-    if not isinstance(level, int) or level < LEVEL_MIN or level > LEVEL_MAX:
+    if not isinstance(level, int) or level < _LEVEL_MIN or level > _LEVEL_MAX:
         raise ValueError("rating level %r is not 1..5" % (level,))
-    if not isinstance(flags, int) or flags < 0 or flags > FLAGS_MAX:
+    if not isinstance(flags, int) or flags < 0 or flags > _FLAGS_MAX:
         raise ValueError("rating flags %r exceed 0x3f" % (flags,))
     n = len(reasons)
-    if n > REASONS_MAX:
-        raise ValueError("rating has %d reasons, at most %d fit" % (n, REASONS_MAX))
+    if n > _REASONS_MAX:
+        raise ValueError("rating has %d reasons, at most %d fit" % (n, _REASONS_MAX))
     for r in reasons:
-        if not isinstance(r, int) or r < 0 or r > U16:
+        if not isinstance(r, int) or r < 0 or r > _U16:
             raise ValueError("rating reason %r is not a uint16" % (r,))
     info = level | (n << 3)
     if invite is None:
@@ -77,24 +86,24 @@ def pack(buf, seq, invite, level, reasons, time, ticks, boot, flags):
         info |= _TIME_NULL
         time = 0
     struct.pack_into(_FIELDS, buf, 0, seq, invite, time, ticks, boot)
-    for i in range(REASONS_MAX):
+    for i in range(_REASONS_MAX):
         struct.pack_into("<H", buf, 20 + 2 * i, reasons[i] if i < n else 0)
     buf[28] = info
     buf[29] = flags
-    crc = crc16_xmodem(memoryview(buf)[:30], CRC_INIT)
+    crc = crc16_xmodem(memoryview(buf)[:30], _CRC_INIT)
     buf[30] = crc >> 8
     buf[31] = crc & 0xFF
 
 
 def valid(buf, seq):
     """True if buf holds an intact record for seq."""
-    if crc16_xmodem(buf, CRC_INIT) != 0:  # data || CRC leaves no remainder
+    if crc16_xmodem(buf, _CRC_INIT) != 0:  # data || CRC leaves no remainder
         return False
     if struct.unpack_from("<I", buf, 0)[0] != seq:
         return False
     info = buf[28]
     level = info & 7
-    return LEVEL_MIN <= level <= LEVEL_MAX and (info >> 3) & 7 <= REASONS_MAX
+    return _LEVEL_MIN <= level <= _LEVEL_MAX and (info >> 3) & 7 <= _REASONS_MAX
 
 
 def unpack(buf):

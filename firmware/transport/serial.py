@@ -5,7 +5,7 @@ Strategy: the port is an asyncio stream, so the loop sleeps in poll() until byte
 (no busy polling). On the unix port the tty is opened raw with termios and VMIN = VTIME = 0,
 so a read returns what is there instead of blocking for a full buffer; a wake-up with
 nothing to read is the other end hanging up (a pty whose master closed): the link is lost.
-Writes go out only when the port can take them within SEND_TIMEOUT_MS; a frame that cannot
+Writes go out only when the port can take them within _SEND_TIMEOUT_MS; a frame that cannot
 is dropped and counted, and the session retransmits (a dead agent must not block the
 device). Buffers: one receive chunk buffer and the frame decoder's own, both allocated here.
 """
@@ -15,13 +15,16 @@ import errno
 import select
 import sys
 
+from micropython import const
+
 from firmware.transport import Transport
 from protocol.framing import FrameDecoder, encode_frame
 
-BAUD = 115200  # docs/protocol.md §5
-READ_CHUNK = 256
-SEND_TIMEOUT_MS = 1000  # 1280 bytes at 9600 baud take ~1.3 s; at 115200 ~0.1 s
-_BAUDS = (9600, 57600, 115200, 230400, 460800, 921600)
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_BAUD = const(115200)  # docs/protocol.md §5
+_READ_CHUNK = const(256)
+_SEND_TIMEOUT_MS = const(1000)  # 1280 bytes at 9600 baud take ~1.3 s; at 115200 ~0.1 s
+_BAUDS = const((9600, 57600, 115200, 230400, 460800, 921600))
 
 
 class SerialTransport(Transport):
@@ -29,7 +32,7 @@ class SerialTransport(Transport):
 
     def __init__(self, cfg):
         self.port = cfg.get("port")
-        self.baud = cfg.get("baud", BAUD)
+        self.baud = cfg.get("baud", _BAUD)
         if self.baud not in _BAUDS:
             raise ValueError("serial baud %r is not one of %r" % (self.baud, _BAUDS))
         self.tx = cfg.get("tx")
@@ -37,7 +40,7 @@ class SerialTransport(Transport):
         self._s = None
         self._stream = None
         self._poll = None
-        self._buf = bytearray(READ_CHUNK)
+        self._buf = bytearray(_READ_CHUNK)
         self.decoder = FrameDecoder()
         self.tx_dropped = 0  # frames the port could not take in time
         self.rx_bytes = 0
@@ -73,7 +76,7 @@ class SerialTransport(Transport):
                 break
             if ev and ev[0][1] & (select.POLLHUP | select.POLLERR):
                 raise OSError(errno.EIO)
-            if t >= SEND_TIMEOUT_MS:
+            if t >= _SEND_TIMEOUT_MS:
                 self.tx_dropped += 1
                 return
             await asyncio.sleep_ms(10)

@@ -58,6 +58,14 @@ from protocol.messages import (
     TEST_DISPLAY,
 )
 
+try:
+    from micropython import const
+except ImportError:  # CPython (tests, tools): const() is the identity
+
+    def const(x):
+        return x
+
+
 # ---- states ----
 IDLE = "idle"
 INVITED = "invite"
@@ -71,7 +79,7 @@ STATES = (IDLE, INVITED, REASON, THANKS, NOTICE, SELFTEST_MODE)
 STATE_CODES = {IDLE: 0, INVITED: 1, REASON: 2, THANKS: 3, NOTICE: 4, SELFTEST_MODE: 5}
 UI_PAUSED = 0x10
 UI_OFFLINE = 0x20
-UI_MESSAGE = 0x40
+_UI_MESSAGE = const(0x40)
 
 # ---- screens (what render() is asked to draw) ----
 SCR_IDLE = "idle"
@@ -85,14 +93,16 @@ SCR_PATTERN = "selftest_pattern"
 SCR_BUTTONS = "selftest_buttons"
 
 # ---- limits and defaults, each with its reason ----
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value (the
+# names without "_" are read by the tests)
 DEFAULT_BUTTONS = (1, 2, 3, 4, 5)  # left to right: 非常满意 ... 非常不满意; halls may reverse
-MAX_BUTTONS = 5
-DEFAULT_INVITE_S = 10  # the commercial products' default rating window (DOMAIN.md)
-DEFAULT_REASON_S = 30  # long enough to read four short reasons
-DEFAULT_THANKS_S = 3
-FEEDBACK_MIN_S = 1  # thanks is shown even with thanks_s = 0: the rater needs to see it
-NOTICE_MIN_S = 2  # the unsolicited notice is text to read
-RECENT_INVITES = 4  # INVITE ids remembered: the agent re-sends the open one after a re-sync
+_MAX_BUTTONS = const(5)
+_DEFAULT_INVITE_S = const(10)  # the commercial products' default rating window (DOMAIN.md)
+_DEFAULT_REASON_S = const(30)  # long enough to read four short reasons
+_DEFAULT_THANKS_S = const(3)
+_FEEDBACK_MIN_S = const(1)  # thanks is shown even with thanks_s = 0: the rater needs to see it
+_NOTICE_MIN_S = const(2)  # the unsolicited notice is text to read
+_RECENT_INVITES = const(4)  # INVITE ids remembered: the agent re-sends the open one after a re-sync
 PATTERN_MS = 3000  # display test pattern, before the button test
 BUTTON_TEST_MS = 30000  # a technician presses five buttons in far less
 
@@ -290,9 +300,9 @@ class UI:
         self.staff = None  # {"name", "number", "title"}
         self.qr = None  # static one-code-one-account QR {"size", "bits"}
         self.reasons = []
-        self.invite_s = DEFAULT_INVITE_S
-        self.reason_s = DEFAULT_REASON_S
-        self.thanks_s = DEFAULT_THANKS_S
+        self.invite_s = _DEFAULT_INVITE_S
+        self.reason_s = _DEFAULT_REASON_S
+        self.thanks_s = _DEFAULT_THANKS_S
         self.reason_required = False
         # the open invite (state INVITED, and REASON for its pending rating)
         self.invite = None  # INVITE message
@@ -304,7 +314,7 @@ class UI:
         # an INVITE that arrived while a rater was choosing a reason, opened after thanks
         self._deferred = None
         self._deferred_at = 0
-        self._recent = [None] * RECENT_INVITES
+        self._recent = [None] * _RECENT_INVITES
         self._recent_next = 0
         # the pending 差评 on the reason screen
         self._level = 0
@@ -469,14 +479,14 @@ class UI:
         self._fire("link_down", now)
 
     def code(self):
-        """The STATUS `ui` field: state code | UI_PAUSED | UI_OFFLINE | UI_MESSAGE."""
+        """The STATUS `ui` field: state code | UI_PAUSED | UI_OFFLINE | _UI_MESSAGE."""
         c = STATE_CODES[self.state]
         if self.paused:
             c |= UI_PAUSED
         if not self.online:
             c |= UI_OFFLINE
         if self.message is not None:
-            c |= UI_MESSAGE
+            c |= _UI_MESSAGE
         return c
 
     # ---- helpers ----
@@ -490,14 +500,14 @@ class UI:
 
     def _known(self, invite_id):
         # No any(generator): a generator is a heap object on MicroPython.
-        for i in range(RECENT_INVITES):  # noqa: SIM110
+        for i in range(_RECENT_INVITES):  # noqa: SIM110
             if self._recent[i] == invite_id:
                 return True
         return False
 
     def _remember(self, invite_id):
         self._recent[self._recent_next] = invite_id
-        self._recent_next = (self._recent_next + 1) % RECENT_INVITES
+        self._recent_next = (self._recent_next + 1) % _RECENT_INVITES
 
     def _reasons_for(self, level, fill):
         """How many catalogue reasons are offered for level (at most the reason slots);
@@ -562,8 +572,8 @@ class UI:
         self.qr = msg.qr
         self.reasons = msg.reasons
         p = msg.policy
-        self.invite_s = p["invite_s"] or DEFAULT_INVITE_S
-        self.reason_s = p["reason_s"] or DEFAULT_REASON_S
+        self.invite_s = p["invite_s"] or _DEFAULT_INVITE_S
+        self.reason_s = p["reason_s"] or _DEFAULT_REASON_S
         self.thanks_s = p["thanks_s"]
         self.reason_required = p["reason_required"]
         self._dirty = True
@@ -625,7 +635,7 @@ class UI:
     def _answer(self, now):
         self._set_answered(self.invite, now)
         self.invite = None
-        self._enter_feedback(now, max(self.thanks_s, FEEDBACK_MIN_S))
+        self._enter_feedback(now, max(self.thanks_s, _FEEDBACK_MIN_S))
 
     def _do_open_reasons(self, now, button):
         self._level = self.buttons[button]
@@ -660,12 +670,12 @@ class UI:
         inv = self._answered
         self._emit(self.buttons[button], [], self._flags_now() | FLAG_REPEAT, inv.invite, now)
         if self.state != THANKS:
-            self._enter_feedback(now, max(self.thanks_s, FEEDBACK_MIN_S))
+            self._enter_feedback(now, max(self.thanks_s, _FEEDBACK_MIN_S))
 
     def _do_record_unsolicited(self, now, button):
         flags = self._flags_now() | FLAG_UNSOLICITED
         self._emit(self.buttons[button], [], flags, None, now)
-        self._enter_feedback(now, max(self.thanks_s, NOTICE_MIN_S))
+        self._enter_feedback(now, max(self.thanks_s, _NOTICE_MIN_S))
 
     def _do_show_message(self, now, msg):
         self._do_store_message(now, msg)
@@ -738,8 +748,8 @@ class UI:
 
 
 def _check_buttons(buttons):
-    if len(buttons) > MAX_BUTTONS:
-        raise UIError("ui.config", "%d buttons, at most %d" % (len(buttons), MAX_BUTTONS))
+    if len(buttons) > _MAX_BUTTONS:
+        raise UIError("ui.config", "%d buttons, at most %d" % (len(buttons), _MAX_BUTTONS))
     seen = 0
     for level in buttons:
         if not isinstance(level, int) or not 1 <= level <= 5 or seen & (1 << level):

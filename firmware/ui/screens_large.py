@@ -10,20 +10,23 @@ QR (CONFIG), during an invite the case's dynamic QR (INVITE), falling back to th
 one when the invite has none. The combined unit shows the same plus the button prompts.
 """
 
+from micropython import const
+
 from firmware.display.pen import qr_scale
 from firmware.ui import screens as S
 from protocol.messages import KIND_QR
 
-SCALE = 2
-ROW = 26  # one text row at SCALE
-BAR = 30  # title bar height
-BOTTOM = 212  # top of the bottom text row
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_SCALE = const(2)
+_ROW = const(26)  # one text row at _SCALE
+_BAR = const(30)  # title bar height
+_BOTTOM = const(212)  # top of the bottom text row
 
 
 class LargeScreens(S.Screens):
     def _title(self, text, ui):
         # Paper-coloured text on an ink bar; "离线" at its right when the link is down.
-        self.fb.fill_rect(0, 0, self.w, BAR, 1)
+        self.fb.fill_rect(0, 0, self.w, _BAR, 1)
         room = self.w - 8
         if not ui.online:  # at 12 px, so a window label keeps its 24 px
             mark = self.pen.measure(S.OFFLINE_ZH) + 4
@@ -33,8 +36,8 @@ class LargeScreens(S.Screens):
         m = self._storage_mark(ui, room + 4, 8)
         if m:
             room -= m + 4
-        scale = self._fit_scale(text, SCALE, room)
-        self.pen.text(text, 4, 2 if scale == SCALE else 9, 0, scale, room)
+        scale = self._fit_scale(text, _SCALE, room)
+        self.pen.text(text, 4, 2 if scale == _SCALE else 9, 0, scale, room)
 
     def _qr_in(self, qr, top, bottom):
         size = qr["size"]
@@ -48,80 +51,82 @@ class LargeScreens(S.Screens):
     def _staff_line(self, ui, y):
         staff = ui.staff
         if staff is None:
-            self.pen.text(S.NO_STAFF_ZH, 0, y, 1, SCALE, self.w, 1)
+            self.pen.text(S.NO_STAFF_ZH, 0, y, 1, _SCALE, self.w, 1)
             return
-        text = staff["name"] + " " + self._staff_number(staff, SCALE, self.w)
-        scale = self._fit_scale(text, SCALE, self.w)
-        self.pen.text(text, 0, y if scale == SCALE else y + 6, 1, scale, self.w, 1)
+        text = staff["name"] + " " + self._staff_number(staff, _SCALE, self.w)
+        scale = self._fit_scale(text, _SCALE, self.w)
+        self.pen.text(text, 0, y if scale == _SCALE else y + 6, 1, scale, self.w, 1)
 
     def _idle(self, ui):
         self._title(ui.window, ui)
         pen = self.pen
         if ui.qr is not None:
-            self._qr_in(ui.qr, BAR + 2, BOTTOM - 2)
-            self._staff_line(ui, BOTTOM)
+            self._qr_in(ui.qr, _BAR + 2, _BOTTOM - 2)
+            self._staff_line(ui, _BOTTOM)
             return
         staff = ui.staff
         if staff is None:
-            pen.text(S.NO_STAFF_ZH, 0, 100, 1, SCALE, self.w, 1)
+            pen.text(S.NO_STAFF_ZH, 0, 100, 1, _SCALE, self.w, 1)
             return
-        big = 4 if pen.measure(staff["name"], 4) <= self.w else SCALE
+        big = 4 if pen.measure(staff["name"], 4) <= self.w else _SCALE
         pen.text(staff["name"], 0, 80 if big == 4 else 96, 1, big, self.w, 1)
-        pen.text(self._staff_number(staff, SCALE, self.w), 0, 150, 1, SCALE, self.w, 1)
+        pen.text(self._staff_number(staff, _SCALE, self.w), 0, 150, 1, _SCALE, self.w, 1)
 
     def _paused(self, ui):
         self._title(ui.window, ui)
         self.pen.text(S.PAUSED_ZH, 0, 80, 1, 4, self.w, 1)
-        self.pen.text(ui.pause_reason or S.PAUSED_EN, 0, 150, 1, SCALE, self.w, 1)
+        self.pen.text(ui.pause_reason or S.PAUSED_EN, 0, 150, 1, _SCALE, self.w, 1)
 
     def _message(self, ui):
         self._title(ui.window, ui)
         m = ui.message
         pen = self.pen
-        used = pen.para(m.zh, 4, BAR + 8, self.w - 8, 5, ROW + 2, 1, SCALE, 1) if m.zh else 0
+        used = pen.para(m.zh, 4, _BAR + 8, self.w - 8, 5, _ROW + 2, 1, _SCALE, 1) if m.zh else 0
         if m.en and used < 7:
-            pen.para(m.en, 4, BAR + 8 + used * (ROW + 2), self.w - 8, 7 - used, ROW, 1, SCALE, 1)
+            pen.para(
+                m.en, 4, _BAR + 8 + used * (_ROW + 2), self.w - 8, 7 - used, _ROW, 1, _SCALE, 1
+            )
 
     def _invite(self, ui):
         pen = self.pen
         inv = ui.invite
         qr = inv.qr if inv is not None and inv.qr is not None else ui.qr
         if qr is None:  # a combined unit without any QR: the evaluator's invite, larger
-            pen.text(S.INVITE_ZH_1, 0, 40, 1, SCALE, self.w, 1)
-            pen.text(S.INVITE_ZH_2, 0, 40 + ROW, 1, SCALE, self.w, 1)
-            pen.text(S.INVITE_EN, 0, 40 + 2 * ROW + 8, 1, 1, self.w, 1)
+            pen.text(S.INVITE_ZH_1, 0, 40, 1, _SCALE, self.w, 1)
+            pen.text(S.INVITE_ZH_2, 0, 40 + _ROW, 1, _SCALE, self.w, 1)
+            pen.text(S.INVITE_EN, 0, 40 + 2 * _ROW + 8, 1, 1, self.w, 1)
         else:
             title = S.SCAN_ZH if self.kind == KIND_QR else S.PRESS_OR_SCAN_ZH
-            pen.text(title, 0, 2, 1, SCALE, self.w, 1)
-            self._qr_in(qr, ROW + 4, BOTTOM - 16)
+            pen.text(title, 0, 2, 1, _SCALE, self.w, 1)
+            self._qr_in(qr, _ROW + 4, _BOTTOM - 16)
         item = inv.item if inv is not None else None
         if item:
-            pen.text(item, 0, BOTTOM - 14, 1, 1, self.w, 1)
-        pen.text(self._countdown(ui), 0, BOTTOM, 1, SCALE, self.w - 4, 2)
+            pen.text(item, 0, _BOTTOM - 14, 1, 1, self.w, 1)
+        pen.text(self._countdown(ui), 0, _BOTTOM, 1, _SCALE, self.w - 4, 2)
         self._bar(ui, 236, 4, S.invite_total_s(ui))
 
     def _reason(self, ui):
         pen = self.pen
-        pen.text(S.REASON_ZH, 0, 2, 1, SCALE, self.w, 1)
-        pen.text(S.REASON_EN, 0, 2 + ROW, 1, 1, self.w, 1)
+        pen.text(S.REASON_ZH, 0, 2, 1, _SCALE, self.w, 1)
+        pen.text(S.REASON_EN, 0, 2 + _ROW, 1, 1, self.w, 1)
         y = 46
         for i in range(ui.reason_slots):
-            pen.text(S.CIRCLED[i], 0, y, 1, SCALE, 24)
-            pen.text(ui.reason_labels[i][0], 26, y, 1, SCALE, self.w - 26)
-            y += ROW + 6
+            pen.text(S.CIRCLED[i], 0, y, 1, _SCALE, 24)
+            pen.text(ui.reason_labels[i][0], 26, y, 1, _SCALE, self.w - 26)
+            y += _ROW + 6
         if ui.skip_button >= 0:
-            pen.text(S.CIRCLED[ui.skip_button], 0, y, 1, SCALE, 24)
-            pen.text(S.SKIP_ZH, 26, y, 1, SCALE, self.w - 26)
-        pen.text(self._countdown(ui), 0, BOTTOM, 1, SCALE, self.w - 4, 2)
+            pen.text(S.CIRCLED[ui.skip_button], 0, y, 1, _SCALE, 24)
+            pen.text(S.SKIP_ZH, 26, y, 1, _SCALE, self.w - 26)
+        pen.text(self._countdown(ui), 0, _BOTTOM, 1, _SCALE, self.w - 4, 2)
 
     def _thanks(self, ui):
-        self.pen.text(S.THANKS_ZH, 0, 90, 1, SCALE, self.w, 1)
-        self.pen.text(S.THANKS_EN, 0, 124, 1, SCALE, self.w, 1)
+        self.pen.text(S.THANKS_ZH, 0, 90, 1, _SCALE, self.w, 1)
+        self.pen.text(S.THANKS_EN, 0, 124, 1, _SCALE, self.w, 1)
 
     def _notice(self, ui):
         pen = self.pen
         y = 80
         if ui.paused:
-            pen.text(S.PAUSED_ZH, 0, 40, 1, SCALE, self.w, 1)
-        pen.text(S.NOTICE_ZH, 0, y, 1, SCALE, self.w, 1)
-        pen.para(S.NOTICE_EN, 0, y + ROW + 8, self.w, 2, ROW, 1, SCALE, 1)
+            pen.text(S.PAUSED_ZH, 0, 40, 1, _SCALE, self.w, 1)
+        pen.text(S.NOTICE_ZH, 0, y, 1, _SCALE, self.w, 1)
+        pen.para(S.NOTICE_EN, 0, y + _ROW + 8, self.w, 2, _ROW, 1, _SCALE, 1)

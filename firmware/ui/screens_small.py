@@ -6,9 +6,12 @@ row; a staff name of up to five hanzi is drawn twice as large; reasons (24 bytes
 hanzi) fit a row after their button number.
 """
 
+from micropython import const
+
 from firmware.ui import screens as S
 
-ROW = 13
+# _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
+_ROW = const(13)
 
 
 class SmallScreens(S.Screens):
@@ -19,7 +22,7 @@ class SmallScreens(S.Screens):
             room -= self._offline_mark(self.w - 26, 0, 1) + 2
         room -= self._storage_mark(ui, room, 0)
         self.pen.text(ui.window, 0, 0, 1, 1, room)
-        self.fb.hline(0, ROW + 1, self.w, 1)
+        self.fb.hline(0, _ROW + 1, self.w, 1)
 
     def _idle(self, ui):
         self._header(ui)
@@ -43,16 +46,16 @@ class SmallScreens(S.Screens):
         self._header(ui)
         m = ui.message
         pen = self.pen
-        used = pen.para(m.zh, 0, 17, self.w, 3, ROW, 1, 1, 1) if m.zh else 0
+        used = pen.para(m.zh, 0, 17, self.w, 3, _ROW, 1, 1, 1) if m.zh else 0
         if m.en and used < 3:
-            pen.para(m.en, 0, 17 + used * ROW, self.w, 3 - used, ROW, 1, 1, 1)
+            pen.para(m.en, 0, 17 + used * _ROW, self.w, 3 - used, _ROW, 1, 1, 1)
 
     def _invite(self, ui):
         pen = self.pen
         pen.text(S.INVITE_ZH_1, 0, 0, 1, 1, self.w, 1)
-        pen.text(S.INVITE_ZH_2, 0, ROW, 1, 1, self.w, 1)
+        pen.text(S.INVITE_ZH_2, 0, _ROW, 1, 1, self.w, 1)
         item = ui.invite.item if ui.invite is not None else None
-        pen.text(item or S.INVITE_EN, 0, 2 * ROW + 2, 1, 1, self.w, 1)
+        pen.text(item or S.INVITE_EN, 0, 2 * _ROW + 2, 1, 1, self.w, 1)
         pen.text(self._countdown(ui), 0, 44, 1, 1, self.w, 1)
         self._bar(ui, 59, 5, S.invite_total_s(ui))
 
@@ -63,14 +66,14 @@ class SmallScreens(S.Screens):
         if ui.skip_button >= 0:
             label = S.CIRCLED[ui.skip_button] + S.SKIP_ZH
             lw = pen.measure(label) + 2
-            fb.fill_rect(self.w - lw, 0, lw, ROW, 1)
+            fb.fill_rect(self.w - lw, 0, lw, _ROW, 1)
             pen.text(label, self.w - lw + 1, 0, 0, 1, lw)
             right = self.w - lw - 2
         pen.text(S.REASON_ZH, 0, 0, 1, 1, right)
         # time left as a shrinking rule under the title
-        fb.hline(0, ROW - 1, self.w * ui.remaining_s // max(ui.reason_s, 1), 1)
+        fb.hline(0, _ROW - 1, self.w * ui.remaining_s // max(ui.reason_s, 1), 1)
         for i in range(ui.reason_slots):
-            y = ROW * (i + 1)
+            y = _ROW * (i + 1)
             pen.text(S.CIRCLED[i], 0, y, 1, 1, 12)
             pen.text(ui.reason_labels[i][0], 13, y, 1, 1, self.w - 13)
 
@@ -86,4 +89,4 @@ class SmallScreens(S.Screens):
             pen.text(S.PAUSED_ZH, 0, 2, 1, 1, self.w, 1)
             y = 18
         pen.text(S.NOTICE_ZH, 0, y, 1, 1, self.w, 1)
-        pen.para(S.NOTICE_EN, 0, y + 17, self.w, 2, ROW, 1, 1, 1)
+        pen.para(S.NOTICE_EN, 0, y + 17, self.w, 2, _ROW, 1, 1, 1)
