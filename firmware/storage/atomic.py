@@ -9,15 +9,8 @@ flash later. The caller owns the buffer (allocated once, sized for its content).
 
 import os
 
+from firmware.compat import const
 from protocol.crc import crc16_xmodem
-
-try:
-    from micropython import const
-except ImportError:  # CPython (tests, tools): const() is the identity
-
-    def const(x):
-        return x
-
 
 # _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
 _CRC_INIT = const(0xFFFF)  # as record.py: a file of zeros must not check

@@ -11,13 +11,7 @@ Counters (programmed, erased, reads) let tests and benchmarks measure wear: on-c
 flash is rated ~10k erase cycles per block.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython (tests, tools): const() is the identity
-
-    def const(x):
-        return x
-
+from firmware.compat import const
 
 # _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value
 _ERASED = const(0xFF)

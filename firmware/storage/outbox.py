@@ -54,15 +54,8 @@ import os
 import struct
 from array import array
 
+from firmware.compat import const
 from firmware.storage import atomic, record
-
-try:
-    from micropython import const
-except ImportError:  # CPython (tests, tools): const() is the identity
-
-    def const(x):
-        return x
-
 
 SEGMENTS = 64  # default N: with RECORDS, 1024 ratings, about a week of a busy window
 RECORDS = 16  # default M: 16 x 32 B = 512 B, the most LittleFS keeps inline at progsize 256

@@ -27,15 +27,8 @@ boot, flags.
 
 import struct
 
+from firmware.compat import const
 from protocol.crc import crc16_xmodem
-
-try:
-    from micropython import const
-except ImportError:  # CPython (tests, tools): const() is the identity
-
-    def const(x):
-        return x
-
 
 SIZE = 32
 # _NAME = const(...): inlined by mpy-cross, so no heap for the name or its value

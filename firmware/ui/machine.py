@@ -35,6 +35,7 @@ Events are classified before the table lookup (a press in an open invite is pres
 press_bad, ...), so every branch is a row and every row is tested.
 """
 
+from firmware.compat import const
 from protocol.messages import (
     BAD_LEVELS,
     CANCEL,
@@ -57,14 +58,6 @@ from protocol.messages import (
     TEST_BUTTONS,
     TEST_DISPLAY,
 )
-
-try:
-    from micropython import const
-except ImportError:  # CPython (tests, tools): const() is the identity
-
-    def const(x):
-        return x
-
 
 # ---- states ----
 IDLE = "idle"

@@ -3,8 +3,8 @@
 The unix-sim board maps the build's ROMFS image read-only outside MicroPython's heap, as a
 board maps its flash; the unix ROM mounts it at /rom. These tests check that the image is
 what MicroPython's own VfsRom reads, that the app really runs from it (its log and its live
-heap), and that every device kind completes a whole rating in the heap the simulator gives
-it (simulator.vdevice.HEAP, docs/performance.md).
+heap), and that every device kind completes a whole rating within its heap budget: the
+smallest heap bench_firmware measured (docs/performance.md) plus a 16 KiB margin.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ import pytest
 from protocol import messages as M
 from protocol.messages import Message
 from simulator.romfs import IMAGE_NAME, build_romfs, map_read_only
-from simulator.vdevice import HEAP
 from tests.agent.helpers import Pty
 from tests.firmware_app.device import AgentEnd, Device, config_msg, device_json, seed_flash
 from tests.mpy import run_micropython
+
+# docs/performance.md "Device application": smallest heap 124 / 148 / 152 KiB, + 16 KiB.
+BUDGET = {"evaluator": "140k", "qr": "164k", "combined": "168k"}
 
 LIST_ROMFS = """
 import os, sys, vfs
@@ -109,11 +111,11 @@ def test_the_app_runs_in_place_from_the_romfs(fw_build: Path, tmp_path: Path) ->
     assert loaded - in_place > 40_000, (in_place, loaded)
 
 
-@pytest.mark.parametrize("kind", sorted(HEAP))
-def test_each_kind_completes_a_rating_in_its_heap(
+@pytest.mark.parametrize("kind", sorted(BUDGET))
+def test_each_kind_completes_a_rating_within_its_heap_budget(
     fw_build: Path, tmp_path: Path, kind: str
 ) -> None:
-    rig = Rig(fw_build, tmp_path, kind, HEAP[kind])
+    rig = Rig(fw_build, tmp_path, kind, BUDGET[kind])
     try:
         ag = rig.agent
         ag.run_until(lambda: ag.session.is_open())

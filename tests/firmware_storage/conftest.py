@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 MP = HERE / "mp"
 DEVICE_SOURCES = (
     "firmware/__init__.py",
+    "firmware/compat.py",
     "firmware/storage/*.py",
     "protocol/__init__.py",
     "protocol/crc.py",
