@@ -27,11 +27,22 @@ def fw_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Rig:
-    def __init__(self, build: Path, tmp: Path, kind: str = "evaluator", **kw: Any) -> None:
+    def __init__(
+        self,
+        build: Path,
+        tmp: Path,
+        kind: str = "evaluator",
+        *,
+        heap: str = "256k",
+        romfs: bool = True,
+        **kw: Any,
+    ) -> None:
+        """`heap`, `romfs`: the Device's; other keywords go to seed_flash."""
+        tmp.mkdir(parents=True, exist_ok=True)
         self.pty = Pty(tmp / "tty-dev")
         self.image = tmp / "flash.img"
         seed_flash(build, self.image, device_json(str(self.pty.path), kind), **kw)
-        self.device = Device(build, self.image)
+        self.device = Device(build, self.image, heap=heap, romfs=romfs)
         self.agent = AgentEnd(self.pty.master, kw.get("key") or KEY)
 
     def start(self) -> Rig:
