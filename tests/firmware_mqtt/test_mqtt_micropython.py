@@ -196,7 +196,13 @@ def test_broker_restart_reconnects_resubscribes_and_republishes(
     # The loss, then five attempts while the broker is down; each waited its backoff
     # first: 0, then jittered halves of 200, 400, 800, 1600 ms (base 200, cap 2000).
     delays = [d.expect("lost")["delay"] for _ in range(6)]
+    # The agent's clean session is gone with the old broker: until it has subscribed again,
+    # the new broker would drop the republished messages. Hold the device back till then.
+    agent.subscribed.clear()
+    relay.frozen.set()
     broker.start()
+    assert agent.subscribed.wait(20), "the agent did not subscribe to the new broker"
+    relay.frozen.clear()
     up = d.expect("connected", timeout=30)
     assert up["conn"] >= 2
     assert delays == sorted(delays) and 800 <= delays[-1] <= 2000, delays
