@@ -73,6 +73,8 @@ def enqueue(
         if inserted:
             store.bump(ROWS, inserted)
             store.bump(f"outbox_enqueued.{kind}", inserted)
+            if store.on_enqueue is not None:
+                store.after_commit(store.on_enqueue)
         return True
 
 

@@ -14,6 +14,9 @@ Strategy:
 - **Explicit transactions.** The connection is in autocommit mode and ``tx()`` issues
   ``BEGIN IMMEDIATE`` … ``COMMIT``, so the write lock is taken at the start (no upgrade
   deadlocks) and a failure rolls back everything the transaction did.
+- **Listeners hear of commits, not writes.** ``after_commit`` runs a callback once the
+  outermost transaction has committed, and never if it rolls back, so nobody acts on a row
+  that is not on disk (edge_agent.outbox uses it to wake the hub sync).
 - **Never recreated.** ``open`` creates the file once and then only migrates
   (edge_agent.schema). A store written by newer code is refused, not "repaired".
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import secrets
 import sqlite3
 import time
@@ -36,6 +40,8 @@ from edge_agent.schema import LATEST, MIGRATIONS
 
 BUSY_TIMEOUT_MS = 5000  # an admin command holding the lock longer than this is a fault
 QR_SECRET_BYTES = 32  # HMAC-SHA256 key for case tokens (edge_agent.qr)
+
+log = logging.getLogger("hcp.agent.store")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -56,6 +62,10 @@ class Store:
         )
         self.conn.row_factory = sqlite3.Row
         self._depth = 0
+        self._after_commit: list[Callable[[], None]] = []
+        # Called after each commit that queued an outbox item (edge_agent.outbox); the hub
+        # sync sets it to wake at once instead of polling an empty outbox.
+        self.on_enqueue: Callable[[], None] | None = None
         mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise StoreError(
@@ -88,10 +98,27 @@ class Store:
             yield self.conn
         except BaseException:
             self._depth = 0
+            self._after_commit.clear()
             self.conn.execute("ROLLBACK")
             raise
         self._depth = 0
+        hooks, self._after_commit = self._after_commit, []  # dropped if COMMIT fails
         self.conn.execute("COMMIT")
+        for fn in hooks:
+            try:
+                fn()
+            except Exception:  # the transaction is on disk: a listener must not undo that
+                log.exception("store.after_commit_failed", extra={"fields": {}})
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Call fn once the current transaction has committed (at once outside one).
+
+        Never if it rolls back; a callback registered twice in one transaction runs once.
+        """
+        if not self._depth:
+            fn()
+        elif fn not in self._after_commit:
+            self._after_commit.append(fn)
 
     def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()

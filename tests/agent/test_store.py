@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent import registry, schema
+from edge_agent import outbox, registry, schema
+from edge_agent.config import OutboxLimits
 from edge_agent.errors import StoreError
 from edge_agent.store import Store, migrate
 
@@ -124,4 +125,73 @@ def test_configured_device_without_key_is_quarantined(tmp_path: Path) -> None:
     registry.set_quarantine(s, device_id="EV-9", reason="admin", now_ms=3)
     registry.add_device(s, device_id="EV-9", key=bytes(range(16)), now_ms=4)
     assert registry.device(s, "EV-9").quarantine == "admin"  # type: ignore[union-attr]
+    s.close()
+
+
+def test_after_commit_runs_once_after_the_outermost_commit(tmp_path: Path) -> None:
+    s = Store(tmp_path / "a.sqlite3")
+    heard: list[int] = []
+
+    def hook() -> None:  # what a listener sees must already be on disk
+        other = sqlite3.connect(tmp_path / "a.sqlite3")
+        heard.append(other.execute("SELECT count(*) FROM meta WHERE name = 'x'").fetchone()[0])
+        other.close()
+
+    with s.tx():
+        s.set_meta("x", "1")  # a nested transaction: joins the outer one
+        s.after_commit(hook)
+        s.after_commit(hook)  # registered twice in one transaction: runs once
+        assert heard == []
+    assert heard == [1]
+    s.after_commit(hook)  # outside a transaction: at once
+    assert heard == [1, 1]
+    s.close()
+
+
+def test_after_commit_is_dropped_on_rollback_and_a_failing_hook_undoes_nothing(
+    tmp_path: Path,
+) -> None:
+    s = Store(tmp_path / "a.sqlite3")
+    heard: list[str] = []
+    with pytest.raises(RuntimeError), s.tx():
+        s.set_meta("x", "1")
+        s.after_commit(lambda: heard.append("rolled back"))
+        raise RuntimeError("boom")
+    assert heard == [] and s.meta("x") is None
+
+    def broken() -> None:
+        raise RuntimeError("listener bug")
+
+    with s.tx():  # the commit stands and the caller sees no error
+        s.set_meta("x", "2")
+        s.after_commit(broken)
+        s.after_commit(lambda: heard.append("next"))
+    assert s.meta("x") == "2" and heard == ["next"]
+    s.close()
+
+
+def test_on_enqueue_hears_only_commits_that_queued_an_item(tmp_path: Path) -> None:
+    s = Store(tmp_path / "a.sqlite3")
+    calls: list[int] = []
+    s.on_enqueue = lambda: calls.append(outbox.depth(s))
+    limits = OutboxLimits(max_rows=3, overflow="block")
+
+    def put(key: str) -> bool:
+        return outbox.enqueue(s, kind="rating", key=key, body={}, now_ms=1, limits=limits)
+
+    with s.tx():  # a chunk of ratings: one wake-up, after the commit
+        assert put("device:A:1") and put("device:A:2")
+        assert calls == []
+    assert calls == [2]
+    assert put("device:A:1")  # already queued: nothing new
+    assert calls == [2]
+    assert put("device:A:3")  # on its own: its own transaction
+    assert calls == [2, 3]
+    assert not put("device:A:4")  # refused by block: nothing new
+    with pytest.raises(RuntimeError), s.tx():
+        s.conn.execute("DELETE FROM outbox")
+        s.bump(outbox.ROWS, -3)
+        put("device:A:4")
+        raise RuntimeError("rolled back")
+    assert calls == [2, 3]
     s.close()

@@ -303,6 +303,58 @@ def test_rejected_item_does_not_block_the_rest(tmp_path: Path) -> None:
     assert "hcp_agent_sync_rejected_held 2" in text
 
 
+def _idle(a: AgentThread) -> bool:
+    return bool(a.http("GET", "/healthz").json()["hub_sync"]["state"] == "idle")
+
+
+@pytest.mark.timeout(120)
+def test_a_commit_wakes_the_sync_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("edge_agent.sync.POLL_S", 3600.0)  # only a wake-up can send these
+    with Hub(tmp_path) as hub:
+        cfg = agent(tmp_path, hub.hub_config(health_s=0))
+        with AgentThread(cfg) as a:
+            wait_for(lambda: _idle(a), timeout=30)  # the first look found nothing
+            for seq in range(1, 4):  # one at a time, each after the last was answered
+                a.db(queue_ratings, "EV-S8", range(seq, seq + 1))
+                wait_for(lambda: a.db(pending) == 0)
+        assert hub_ratings(hub, "EV-S8") == [1, 2, 3]
+
+
+@pytest.mark.timeout(120)
+def test_items_another_process_queued_are_found_by_the_slow_poll(tmp_path: Path) -> None:
+    with Hub(tmp_path) as hub:
+        cfg = agent(tmp_path, hub.hub_config(health_s=0))
+        with AgentThread(cfg) as a:
+            wait_for(lambda: _idle(a), timeout=30)
+            other = Store(cfg.store_path)  # another connection: its commits wake nobody
+            try:
+                queue_ratings(other, "EV-S9", range(1, 6))
+            finally:
+                other.close()
+            wait_for(lambda: a.db(pending) == 0)
+        assert hub_ratings(hub, "EV-S9") == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.timeout(120)
+def test_commits_while_the_senders_are_busy_leave_together(tmp_path: Path) -> None:
+    hub = Hub(tmp_path, port=free_port())  # migrated, not serving yet: the sender waits
+    cfg = agent(tmp_path, hub.hub_config(health_s=0, batch=100, concurrency=1))
+    thread = AgentThread(cfg)
+    sync = thread.agent.sync
+    assert sync is not None
+    sync.backoff_cap_s = 0.4
+    with thread as a:
+        for seq in range(1, 301):  # 300 commits of one rating, each waking the producer
+            a.db(queue_ratings, "EV-S10", range(seq, seq + 1))
+        wait_for(lambda: sync.requests["ConnectError"] >= 1)
+        with hub.start():
+            wait_for(lambda: a.db(pending) == 0, timeout=60)
+            assert hub_ratings(hub, "EV-S10") == list(range(1, 301))
+    # The sender's batch, the queued one and the producer's next hold what was committed
+    # before they filled up; the rest waited in the outbox and left in full batches.
+    assert sync.requests["200"] <= 3 + 3
+
+
 @pytest.mark.timeout(120)
 def test_bad_token_stops_sync_until_the_file_is_fixed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
