@@ -164,39 +164,36 @@ def rating_key(item: RatingItem) -> str:
     return f"{_TEXT[item.source]}:{item.hall_id}:{item.origin_id}"
 
 
+_NO_RATER = {
+    "rater_name_masked": None,
+    "rater_phone_masked": None,
+    "rater_real_name": None,
+    "rater_user_type": None,
+}
+
+
 def _rating_row(item: RatingItem, key: str, now: datetime, token_id: str | None) -> dict[str, Any]:
+    # A copy of the validated fields (one C-level copy; reading 22 attributes one by one
+    # into a new dict cost twice as much), then the values stored differently than sent.
+    row = item.__dict__.copy()
     flags = 0
     for flag in item.flags:
         flags |= FLAG_BITS[flag]
-    rater = item.rater
-    row: dict[str, Any] = {
-        "rating_key": key,
-        "source": _TEXT[item.source],
-        "hall_id": item.hall_id,
-        "window_id": item.window_id,
-        "staff_id": item.staff_id,
-        "device_id": item.device_id,
-        "seq": item.seq,
-        "origin_id": item.origin_id,
-        "case_no": item.case_no,
-        "item_code": item.item_code,
-        "item_name": item.item_name,
-        "dept_code": item.dept_code,
-        "level": item.level,
-        "reasons": ",".join(map(str, item.reasons)),
-        "text": item.text,
-        "channel": _TEXT[item.channel],
-        "pf": item.pf,
-        "flags": flags,
-        # Aware datetimes; the column type stores them as UTC (hub.db.types).
-        "rated_at": item.rated_at,
-        "invited_at": item.invited_at,
-        "assess_number": item.assess_number,
-        "rater_name_masked": rater.name_masked if rater else None,
-        "rater_phone_masked": rater.phone_masked if rater else None,
-        "rater_real_name": rater.real_name if rater else None,
-        "rater_user_type": _TEXT[rater.user_type] if rater else None,
-    }
+    row["flags"] = flags
+    row["reasons"] = ",".join(map(str, item.reasons))
+    row["source"] = _TEXT[item.source]
+    row["channel"] = _TEXT[item.channel]
+    # rated_at and invited_at stay aware datetimes; the column type stores them as UTC
+    # (hub.db.types).
+    rater = row.pop("rater")
+    if rater is None:
+        row.update(_NO_RATER)
+    else:
+        row["rater_name_masked"] = rater.name_masked
+        row["rater_phone_masked"] = rater.phone_masked
+        row["rater_real_name"] = rater.real_name
+        row["rater_user_type"] = _TEXT[rater.user_type]
+    row["rating_key"] = key
     row["received_at"] = now
     row["token_id"] = token_id
     return row

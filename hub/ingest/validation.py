@@ -164,7 +164,11 @@ def validate(model: type[M], prefix: str, raw: object) -> M:
             Msg("每一项都必须是 JSON 对象", "each item must be a JSON object"),
         )
     try:
-        return model.model_validate(raw)
+        # The model's own core validator, as model_validate calls it: that Python wrapper
+        # (keyword defaults, checks of options not used here) cost ~1 us per item, an
+        # eighth of the validation itself.
+        item: M = model.__pydantic_validator__.validate_python(raw)
+        return item
     except ValidationError as e:
         raise item_error(prefix, e) from None
 
