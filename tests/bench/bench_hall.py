@@ -233,13 +233,14 @@ def main(argv: list[str]) -> int:
         "",
         f"Latency is from the click to the first sight of the rating (polled every"
         f" {POLL_S * ms:.0f} ms). The hub hop adds {(h['p50'] - ha['p50']) * ms:.0f} ms at the"
-        " median over the agent's own commit: an idle agent looks at its outbox every"
-        " 0.25 s (edge_agent/sync.py, IDLE_S), so a rating waits up to that long for the next"
-        " look, then one HTTP batch. Throughput is set by the devices (one press per"
+        " median over the agent's own commit: the agent's sync wakes when the rating's"
+        " transaction commits (edge_agent/sync.py), so the hop is one HTTP batch and the"
+        " hub's commit. Throughput is set by the devices (one press per"
         f" thanks event): {full['press_s']:.1f} s for the presses with the hub,"
         f" {base['press_s']:.1f} s without.",
         "",
-        f"Per device (MicroPython unix port, 256 KiB heap): {full['rss_mib']:.1f} MiB resident;"
+        f"Per device (MicroPython unix port, 256 KiB heap, firmware from ROMFS):"
+        f" {full['rss_mib']:.1f} MiB resident;"
         f" {full['idle_share']:.1%} of one core linked and idle ({IDLE_S:.0f} s, heartbeats),"
         f" {full['cpu_share']:.1%} while pressed as fast as possible (agent-alone run:"
         f" {base['rss_mib']:.1f} MiB, {base['idle_share']:.1%}, {base['cpu_share']:.1%}). So"
