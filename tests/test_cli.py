@@ -34,6 +34,10 @@ def _clean_lang(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, cli.Command]:
     """An empty command registry for this test (main() and register() use the module's)."""
+    # The real commands register when their modules are first imported, which main() does:
+    # import them now, into the real registry, or they would register into this test's
+    # and be missing from every later main() in this process (seen with pytest-xdist).
+    cli.load_commands()
     fresh: dict[str, cli.Command] = {}
     monkeypatch.setattr(cli, "COMMANDS", fresh)
     return fresh
