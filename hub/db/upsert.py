@@ -85,6 +85,26 @@ def insert_new_keys(
     return inserted
 
 
+def execute_rows(
+    connection: Connection, head: str, tail: str, params: Sequence[Sequence[Any]]
+) -> None:
+    """Run ``head (…) tail`` for every row of already-encoded `params`, in few statements:
+    psycopg's executemany of the one-row statement on PostgreSQL, one multi-row statement
+    per SQLITE_MAX_BIND_PARAMS binds on SQLite. `head` ends with ``VALUES ``."""
+    if not params:
+        return
+    width = len(params[0])
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(head + "(" + ", ".join(["%s"] * width) + ")" + tail, params)
+        return
+    one = "(" + ", ".join(["?"] * width) + ")"
+    per_statement = max(1, SQLITE_MAX_BIND_PARAMS // width)
+    for start in range(0, len(params), per_statement):
+        chunk = params[start : start + per_statement]
+        flat = tuple(itertools.chain.from_iterable(chunk))  # C loop: ~1 us/row less
+        connection.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, flat)
+
+
 def _encode(
     table: Table, names: list[str], rows: Sequence[Mapping[str, Any]], connection: Connection
 ) -> list[tuple[Any, ...]]:

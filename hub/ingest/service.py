@@ -19,7 +19,6 @@ decide whether to keep an item (DOMAIN.md, fraud patterns).
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from hub.db.schema import (
     staff_accounts,
     windows,
 )
-from hub.db.upsert import SQLITE_MAX_BIND_PARAMS, insert_ignore, insert_new_keys, upsert_fill
+from hub.db.upsert import execute_rows, insert_ignore, insert_new_keys, upsert_fill
 from hub.errors import ItemError, Msg
 from hub.ingest import validation
 from hub.ingest.models import (
@@ -330,17 +329,7 @@ def _upsert_earliest(
         )
         for row in rows
     ]
-    width = len(_MARK_COLUMNS)
-    if postgres:
-        one = "(" + ", ".join(["%s"] * width) + ")"
-        connection.exec_driver_sql(head + one + tail, params)
-        return
-    one = "(" + ", ".join(["?"] * width) + ")"
-    per_statement = SQLITE_MAX_BIND_PARAMS // width
-    for start in range(0, len(params), per_statement):
-        chunk = params[start : start + per_statement]
-        flat = tuple(itertools.chain.from_iterable(chunk))
-        connection.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, flat)
+    execute_rows(connection, head, tail, params)
 
 
 # --- case events ---

@@ -21,7 +21,6 @@ from the ratings already stored.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from hub.db.upsert import SQLITE_MAX_BIND_PARAMS
+from hub.db.upsert import execute_rows
 
 FLAG_REPEAT = 0x01
 FLAG_UNSOLICITED = 0x02
@@ -112,16 +111,7 @@ def add_ratings(connection: Connection, rows: Iterable[Mapping[str, Any]]) -> No
     conflict = ", ".join(KEY_COLUMNS)
     tail = f" ON CONFLICT ({conflict}) DO UPDATE SET n = rating_rollup.n + excluded.n"
     head = f"INSERT INTO rating_rollup ({columns}) VALUES "
-    width = len(KEY_COLUMNS) + 1
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(head + "(" + ", ".join(["%s"] * width) + ")" + tail, params)
-        return
-    one = "(" + ", ".join(["?"] * width) + ")"
-    per_statement = SQLITE_MAX_BIND_PARAMS // width
-    for start in range(0, len(params), per_statement):
-        chunk = params[start : start + per_statement]
-        flat = tuple(itertools.chain.from_iterable(chunk))
-        connection.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, flat)
+    execute_rows(connection, head, tail, params)
 
 
 __all__ = [
