@@ -153,6 +153,10 @@ class DevicePeer:
                     if p is None:
                         break
                     self.session.receive(p, now)
+        self._tick(now)
+
+    def _tick(self, now: int) -> None:
+        """After this step's packets were received: timers, reactions, STATUS, presses."""
         self.session.poll(now)
         self._react()
         if self.session.is_open() and now >= self._status_at:

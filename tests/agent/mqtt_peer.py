@@ -255,10 +255,4 @@ class MqttPeer(DevicePeer):
         rx, self._rx = self._rx, []
         for p in rx:
             self.session.receive(p, now)
-        self.session.poll(now)
-        self._react()
-        if self.session.is_open() and now >= self._status_at:
-            self._status_at = now + self.status_every_ms
-            self.session.send(self._status(), now)
-        self._feed(now)
-        self.flush()
+        self._tick(now)
