@@ -179,18 +179,22 @@ class SessionLink:
             await self._handle_events(session)
         return True
 
+    async def _record_link_down(self) -> None:
+        """The registry's record of the link's end: offline, counters, last seen."""
+        await self.db.run(
+            registry.link_down,
+            device_id=self.device_id,
+            refused=dict(self.refused),
+            last_seen_ms=self.last_seen_ms,
+            now_ms=self.service.clock_ms(),
+        )
+
     async def _link_down(self, reason: str) -> None:
         """Forget the session and record the link's end (counters, last seen) in the registry."""
         was_open = self._session is not None and self._session.is_open()
         self._session = None
         with contextlib.suppress(Exception):  # the store may be failing: the link goes on
-            await self.db.run(
-                registry.link_down,
-                device_id=self.device_id,
-                refused=dict(self.refused),
-                last_seen_ms=self.last_seen_ms,
-                now_ms=self.service.clock_ms(),
-            )
+            await self._record_link_down()
         if was_open:
             log_event(log, "link.down", device=self.device_id, reason=reason)
 
@@ -252,13 +256,7 @@ class SessionLink:
                 self.state = "attached"
                 self._pending = []
                 log_event(log, "link.down", device=self.device_id, reason=e.reason)
-                await self.db.run(
-                    registry.link_down,
-                    device_id=self.device_id,
-                    refused=dict(self.refused),
-                    last_seen_ms=self.last_seen_ms,
-                    now_ms=self.service.clock_ms(),
-                )
+                await self._record_link_down()
             elif isinstance(e, S.Acked):
                 await self._on_acked(e.seq)
             elif isinstance(e, S.Gap):

@@ -229,13 +229,7 @@ class MqttDeviceLink(SessionLink):
         elif session.is_open():
             session.close(now)  # LinkDown: the registry marks the device offline
         else:
-            await self.db.run(
-                registry.link_down,
-                device_id=self.device_id,
-                refused=dict(self.refused),
-                last_seen_ms=self.last_seen_ms,
-                now_ms=self.service.clock_ms(),
-            )
+            await self._record_link_down()
 
     def snapshot(self) -> dict[str, Any]:
         """For /healthz and /metrics."""
