@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# The product's own: compiled as a device loads its modules (re-exported for the tests).
+from simulator.vdevice import compile_to as compile_to
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,15 +27,6 @@ def tool(name: str) -> str:
     if exe is None:
         pytest.fail(f"the {name} command is missing: run `uv sync` (dev group)")
     return exe
-
-
-def compile_to(src: Path, dst: Path) -> None:
-    """Compile one source file to dst (.mpy), creating dst's folder."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    # The embedded source name is relative: the heap a module costs (its name is a qstr)
-    # must not depend on where the checkout lies.
-    name = src.relative_to(ROOT) if src.is_relative_to(ROOT) else src
-    subprocess.run([tool("mpy-cross"), "-o", str(dst), "-s", str(name), str(src)], check=True)
 
 
 def add_runner(build: Path) -> str:
