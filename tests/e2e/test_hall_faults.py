@@ -59,13 +59,20 @@ class Storm:
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         """Retried with the same event_id until the agent answers (it dedupes on it)."""
         end = time.monotonic() + API_RETRY_S
+        retried = False
         while True:
             try:
                 r = await self.http.post(path, json=body)
+                if retried and r.status_code == 409 and "event.duplicate" in r.text:
+                    # The agent committed the attempt it was killed answering: read the case.
+                    view = await self.http.get("/api/v1/cases", params={"case_no": body["case_no"]})
+                    assert view.status_code == 200, (path, view.status_code, view.text)
+                    return view.json()
                 assert r.status_code < 300, (path, r.status_code, r.text)
                 return r.json()
             except httpx.TransportError:
                 assert time.monotonic() < end, f"the agent did not answer {path}"
+                retried = True
                 await asyncio.sleep(0.2)
 
     async def delivered(self, case_no: str) -> bool:
